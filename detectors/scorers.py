@@ -1,0 +1,278 @@
+"""Access scorers: feature vectors in, anomaly scores in [0, 1] out (higher = more anomalous).
+
+Every scorer follows the scikit-learn conventions: its parameters are exactly its constructor
+arguments (so ``sklearn.base.clone``, ``repr`` and pickling work), randomness goes through
+``seed``, ``fit(X)`` returns the scorer, ``score_samples(X)`` scores a batch and
+``score_one(x)`` returns a :class:`Score` with an explanation. ``X`` is either a 2-D array whose
+columns follow :data:`ACCESS_FEATURES` or a sequence of feature dicts.
+
+Scorers carry no thresholds: wrap them in :class:`clearance.detectors.score.Thresholds`.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import IsolationForest
+
+from clearance.detectors.errors import DetectorError
+from clearance.detectors.profiles import ACCESS_FEATURES
+from clearance.detectors.score import Events, FeatureRows, Score, as_matrix
+from clearance.detectors.signals import (
+    DEFAULT_WEIGHTS,
+    SIGNALS,
+    apply_rule_floor,
+    describe,
+    signal_strengths,
+)
+
+__all__ = ["AccessScorer", "ForestScorer", "SignalScorer"]
+
+
+def _rows_as_dicts(X: np.ndarray, feature_names: Sequence[str]) -> list[dict[str, float]]:
+    return [dict(zip(feature_names, map(float, row), strict=True)) for row in X]
+
+
+class ForestScorer(BaseEstimator):  # type: ignore[misc]
+    """Isolation forest over the features, calibrated on its training data.
+
+    The forest's anomaly score ``s`` (0.5 is average, near 1 is isolated at once) becomes
+    ``1 - 2 ** (-(s - median) / (q999 - median))``: 0 up to the training median, 0.5 at the
+    training 99.9th percentile, approaching 1 beyond.
+
+    Parameters
+    ----------
+    n_estimators
+        Number of trees.
+    max_samples
+        Rows drawn per tree (256 is the size the method was designed around).
+    max_features
+        Share of features drawn per tree.
+    seed
+        Seed of the forest.
+    feature_names
+        Names of the columns, for explanations.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        max_samples: int = 256,
+        max_features: float = 1.0,
+        seed: int = 0,
+        feature_names: tuple[str, ...] = ACCESS_FEATURES,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.max_features = max_features
+        self.seed = seed
+        self.feature_names = feature_names
+
+    def fit(self, X: FeatureRows) -> "ForestScorer":
+        """Fit the forest and its calibration on normal feature vectors."""
+        matrix = as_matrix(X, self.feature_names)
+        if matrix.shape[0] < 2:
+            raise DetectorError(
+                f"ForestScorer.fit got {matrix.shape[0]} rows; it needs at least 2 (hundreds "
+                "in practice). Fix: train on more history or use cold_start_model()."
+            )
+        self.forest_ = IsolationForest(
+            n_estimators=self.n_estimators,
+            max_samples=min(self.max_samples, matrix.shape[0]),
+            max_features=self.max_features,
+            random_state=self.seed,
+        ).fit(matrix)
+        raw = -self.forest_.score_samples(matrix)
+        self.center_ = float(np.median(raw))
+        self.spread_ = max(float(np.quantile(raw, 0.999)) - self.center_, 1e-6)
+        self.feature_mean_ = matrix.mean(axis=0)
+        self.feature_std_ = np.maximum(matrix.std(axis=0), 0.05)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "forest_"):
+            raise DetectorError(
+                f"{type(self).__name__} is not fitted. Fix: call fit(X) first, or use "
+                "train_access_model() / cold_start_model()."
+            )
+
+    def score_samples(self, X: FeatureRows) -> np.ndarray:
+        """Calibrated forest scores in [0, 1) for a batch."""
+        self._check_fitted()
+        matrix = as_matrix(X, self.feature_names)
+        if matrix.shape[0] == 0:
+            return np.zeros(0)
+        raw = -self.forest_.score_samples(matrix)
+        excess = np.maximum(raw - self.center_, 0.0) / self.spread_
+        return np.asarray(1.0 - np.exp2(-excess), dtype=float)
+
+    def _explain(self, row: np.ndarray) -> str:
+        z = (row - self.feature_mean_) / self.feature_std_
+        top = [i for i in np.argsort(-np.abs(z))[:3] if abs(z[i]) >= 3.0]
+        if not top:
+            return "close to the training data"
+        return "; ".join(
+            f"{self.feature_names[i]}={row[i]:.2f} (usually {self.feature_mean_[i]:.2f})"
+            for i in top
+        )
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """Score a batch with an explanation per row (``events`` is unused here)."""
+        matrix = as_matrix(X, self.feature_names)
+        values = self.score_samples(matrix)
+        return [
+            Score(float(v), "forest", self._explain(row))
+            for v, row in zip(values, matrix, strict=True)
+        ]
+
+    def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
+        """Score one feature dict."""
+        return self.score_batch([x])[0]
+
+
+class SignalScorer(BaseEstimator):  # type: ignore[misc]
+    """Explicit signals only (no learning): a noisy-OR of weighted signals plus the rule floor.
+
+    Needs no history, so it is what scores before any model is trained. See
+    :mod:`clearance.detectors.signals` for the signals and default weights.
+
+    Parameters
+    ----------
+    weights
+        Signal name to weight in [0, 1]; None uses ``DEFAULT_WEIGHTS``; names left out weigh 0.
+    rule_floor
+        Lowest score of an event with ``first_sensitive_outside_peers`` set.
+    """
+
+    def __init__(
+        self, weights: Mapping[str, float] | None = None, rule_floor: float = 0.95
+    ) -> None:
+        self.weights = weights
+        self.rule_floor = rule_floor
+
+    def _weights(self) -> np.ndarray:
+        weights = DEFAULT_WEIGHTS if self.weights is None else self.weights
+        unknown = set(weights) - {s.name for s in SIGNALS}
+        if unknown:
+            raise DetectorError(
+                f"unknown signal weights {sorted(unknown)}; signals are "
+                f"{[s.name for s in SIGNALS]}. Fix: correct the names."
+            )
+        return np.array([float(weights.get(s.name, 0.0)) for s in SIGNALS])
+
+    def fit(self, X: FeatureRows) -> "SignalScorer":
+        """Check the features and weights; nothing is learned."""
+        as_matrix(X)
+        self._weights()
+        return self
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Weighted strength of each signal per row, shape ``(n_rows, len(SIGNALS))``."""
+        return signal_strengths(X) * self._weights()
+
+    def _combine(self, X: np.ndarray, parts: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
+        keep = np.prod(1.0 - parts, axis=1)
+        if extra is not None:
+            keep = keep * (1.0 - extra)
+        return apply_rule_floor(1.0 - keep, X, self.rule_floor)
+
+    def score_samples(self, X: FeatureRows) -> np.ndarray:
+        """Scores in [0, 1] for a batch."""
+        matrix = as_matrix(X)
+        return self._combine(matrix, self.contributions(matrix), None)
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+        matrix = as_matrix(X)
+        parts = self.contributions(matrix)
+        values = self._combine(matrix, parts, None)
+        return _explained(matrix, values, parts, None, events, "signals")
+
+    def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
+        """Score one feature dict."""
+        return self.score_batch([x], [event])[0]
+
+
+def _explained(
+    matrix: np.ndarray,
+    values: np.ndarray,
+    parts: np.ndarray,
+    forest: np.ndarray | None,
+    events: Events | None,
+    label: str,
+) -> list[Score]:
+    rows = _rows_as_dicts(matrix, ACCESS_FEATURES)
+    names = [s.name for s in SIGNALS]
+    scores = []
+    for i, row in enumerate(rows):
+        contributions = dict(zip(names, parts[i].tolist(), strict=True))
+        if forest is not None:
+            contributions["forest"] = float(forest[i])
+        event = events[i] if events is not None else None
+        scores.append(Score(float(values[i]), label, describe(row, contributions, event)))
+    return scores
+
+
+class AccessScorer(BaseEstimator):  # type: ignore[misc]
+    """Isolation forest and explicit signals in one score.
+
+    ``score = 1 - (1 - forest_weight * forest) * prod(1 - weight * signal)``, then the rule
+    floor. The forest catches combinations no single signal names; the signals keep the score
+    explainable and working from the first event.
+
+    Parameters
+    ----------
+    n_estimators, max_samples, seed
+        Passed to the :class:`ForestScorer`.
+    forest_weight
+        Largest contribution of the forest.
+    weights
+        Signal weights (None: ``DEFAULT_WEIGHTS``).
+    rule_floor
+        Lowest score of an event with ``first_sensitive_outside_peers`` set.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        max_samples: int = 256,
+        seed: int = 0,
+        forest_weight: float = 0.5,
+        weights: Mapping[str, float] | None = None,
+        rule_floor: float = 0.95,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.seed = seed
+        self.forest_weight = forest_weight
+        self.weights = weights
+        self.rule_floor = rule_floor
+
+    def fit(self, X: FeatureRows) -> "AccessScorer":
+        """Fit the forest on normal feature vectors."""
+        self.signals_ = SignalScorer(self.weights, self.rule_floor).fit(X)
+        self.forest_ = ForestScorer(self.n_estimators, self.max_samples, seed=self.seed).fit(X)
+        return self
+
+    def _parts(self, X: FeatureRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not hasattr(self, "forest_"):
+            raise DetectorError("AccessScorer is not fitted. Fix: call fit(X) first.")
+        matrix = as_matrix(X)
+        forest = self.forest_weight * self.forest_.score_samples(matrix)
+        return matrix, self.signals_.contributions(matrix), forest
+
+    def score_samples(self, X: FeatureRows) -> np.ndarray:
+        """Scores in [0, 1] for a batch."""
+        matrix, parts, forest = self._parts(X)
+        return self.signals_._combine(matrix, parts, forest)
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+        matrix, parts, forest = self._parts(X)
+        values = self.signals_._combine(matrix, parts, forest)
+        return _explained(matrix, values, parts, forest, events, "access")
+
+    def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
+        """Score one feature dict."""
+        return self.score_batch([x], [event])[0]

@@ -1,0 +1,100 @@
+"""An in-memory home for principal and peer profiles, for replays, training and tests.
+
+The streaming layer keeps the same profiles in its tables (``to_dict`` / ``from_dict``); this
+store does the same bookkeeping in two dicts so history can be replayed in one process.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from clearance.detectors._habits import event_facts
+from clearance.detectors.peers import PeerProfile
+from clearance.detectors.profiles import PrincipalProfile
+
+__all__ = ["ProfileStore"]
+
+
+class ProfileStore:
+    """Principal profiles by principal id and peer profiles by group, created on first use.
+
+    Parameters
+    ----------
+    max_resources, max_actions, max_sources
+        Caps handed to every new :class:`PrincipalProfile`.
+    max_peer_actions, max_peer_sensitive_resources
+        Caps handed to every new :class:`PeerProfile`.
+    """
+
+    def __init__(
+        self,
+        max_resources: int = 256,
+        max_actions: int = 64,
+        max_sources: int = 32,
+        max_peer_actions: int = 256,
+        max_peer_sensitive_resources: int = 512,
+    ) -> None:
+        self.max_resources = max_resources
+        self.max_actions = max_actions
+        self.max_sources = max_sources
+        self.max_peer_actions = max_peer_actions
+        self.max_peer_sensitive_resources = max_peer_sensitive_resources
+        self.principals: dict[str, PrincipalProfile] = {}
+        self.peers: dict[str, PeerProfile] = {}
+
+    def __repr__(self) -> str:
+        return f"ProfileStore(principals={len(self.principals)}, peer_groups={len(self.peers)})"
+
+    def profile(self, principal_id: str) -> PrincipalProfile:
+        """Return the principal's profile, creating an empty one the first time."""
+        found = self.principals.get(principal_id)
+        if found is None:
+            found = PrincipalProfile(
+                principal_id, self.max_resources, self.max_actions, self.max_sources
+            )
+            self.principals[principal_id] = found
+        return found
+
+    def peer(self, group: str) -> PeerProfile:
+        """Return the peer group's profile, creating an empty one the first time."""
+        found = self.peers.get(group)
+        if found is None:
+            found = PeerProfile(group, self.max_peer_actions, self.max_peer_sensitive_resources)
+            self.peers[group] = found
+        return found
+
+    def features(self, event: Mapping[str, Any]) -> dict[str, float]:
+        """Features of ``event`` against the stored profiles, without learning from it."""
+        facts = event_facts(event)
+        principal = self.profile(facts.principal)
+        return principal._features(facts, [self.peer(g) for g in facts.groups])
+
+    def observe(self, event: Mapping[str, Any]) -> None:
+        """Learn from ``event``: its principal's profile and each of its peer groups."""
+        facts = event_facts(event)
+        self.profile(facts.principal)._observe(facts)
+        for group in facts.groups:
+            self.peer(group)._observe(facts)
+
+    def replay(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, float]]:
+        """For each event in order: its features, then learn from it.
+
+        Parameters
+        ----------
+        events
+            ActionEvent dicts in occurred_at order.
+
+        Returns
+        -------
+        list of dict
+            The features of each event as seen just before it happened.
+        """
+        out: list[dict[str, float]] = []
+        for event in events:
+            facts = event_facts(event)
+            principal = self.profile(facts.principal)
+            peers = [self.peer(g) for g in facts.groups]
+            out.append(principal._features(facts, peers))
+            principal._observe(facts)
+            for peer in peers:
+                peer._observe(facts)
+        return out
