@@ -17,6 +17,10 @@ import avro.io
 import avro.schema
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clearance.errors import ClearanceError, ConfigError
 from clearance.schemas import (
     DECODE_REASON_CODES,
     SCHEMA_NAMES,
@@ -28,10 +32,6 @@ from clearance.schemas import (
     fingerprint,
     schema_info,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from clearance.errors import ClearanceError, ConfigError
 
 T0 = 1_795_428_000_000  # 2026-11-23T10:00:00Z
 CODECS = {name: Codec(name) for name in SCHEMA_NAMES}

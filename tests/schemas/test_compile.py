@@ -6,6 +6,7 @@ from typing import Any
 
 import fastavro
 import pytest
+
 from clearance.schemas._compile import compile_converter
 from clearance.schemas._values import (
     FOR_AVRO,

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import avro.schema
-import clearance.schemas
 import pytest
+
+import clearance.schemas
+from clearance.errors import ClearanceError
 from clearance.schemas import (
     SCHEMA_NAMES,
     UnknownSchemaError,
@@ -18,8 +20,6 @@ from clearance.schemas import (
     schema_names,
 )
 from clearance.schemas._registry import _crc64_avro, _load
-
-from clearance.errors import ClearanceError
 
 SCHEMA_DIR = Path(clearance.schemas.__file__).parent
 

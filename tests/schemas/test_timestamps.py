@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from clearance.schemas._timestamps import datetime_to_millis, rfc3339_to_millis
 from hypothesis import given
 from hypothesis import strategies as st
+
+from clearance.schemas._timestamps import datetime_to_millis, rfc3339_to_millis
 
 T0 = 1_795_428_000_000  # 2026-11-23T10:00:00Z
 

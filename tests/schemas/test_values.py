@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+
 from clearance.schemas._values import (
     FOR_AVRO,
     FOR_JSON,

@@ -1,0 +1,52 @@
+# One place for set-up, running and testing; CI runs `make test` too.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install system-deps run test lint typecheck unit integration bench kafka-up kafka-down clean
+
+# Java 17 and Maven run the local broker; docker-compose only checks docker-compose.yml.
+system-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null && command -v docker-compose >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	       openjdk-17-jre-headless maven docker-compose >/dev/null; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+run: install
+	$(BIN)/clearance demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy schemas rules detectors audit clearance streams
+
+test: install lint typecheck
+	$(BIN)/pytest -q --timeout=900
+
+unit: install
+	$(BIN)/pytest -q -m "not integration"
+
+integration: install
+	$(BIN)/pytest -q -m integration
+
+bench: install
+	$(BIN)/clearance bench
+
+kafka-up: install
+	$(BIN)/clearance kafka up
+
+kafka-down: install
+	$(BIN)/clearance kafka down
+
+clean:
+	rm -rf data build *.egg-info

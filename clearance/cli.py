@@ -1,0 +1,233 @@
+"""``clearance``: the command line, a thin shell over the libraries and the worker.
+
+Every command reads its settings once, here, from ``CLEARANCE_*`` variables. A
+:class:`~clearance.errors.ClearanceError` is printed as one line with its fix and the exit
+code it carries; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from clearance.config import Settings, load_settings
+from clearance.errors import ClearanceError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings(**overrides: object) -> Settings:
+    return load_settings(**overrides)
+
+
+def user_errors(func: F) -> F:
+    """Print a ClearanceError as one line and exit with its code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ClearanceError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="clearance")
+def main() -> None:
+    """Continuous authorization for AI agents, ML pipelines and people, on Kafka."""
+
+
+# -- kafka -------------------------------------------------------------------------------------
+
+
+def _local_kafka(settings: Settings) -> Any:
+    from clearance.localkafka import LocalKafka
+
+    return LocalKafka(data_dir=settings.data_dir / "kafka", port=settings.kafka_port)
+
+
+@main.group()
+def kafka() -> None:
+    """A local single-node Apache Kafka (KRaft) from Maven Central, without Docker."""
+
+
+@kafka.command("up")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for it.")
+@user_errors
+def kafka_up(timeout: float) -> None:
+    """Start the broker and return once it answers."""
+    broker = _local_kafka(_settings())
+    broker.up(timeout=timeout)
+    click.echo(f"kafka is up at {broker.bootstrap} (data in {broker.data_dir})")
+
+
+@kafka.command("down")
+@user_errors
+def kafka_down() -> None:
+    """Stop the broker cleanly."""
+    _local_kafka(_settings()).down()
+    click.echo("kafka is down")
+
+
+@kafka.command("status")
+@user_errors
+def kafka_status() -> None:
+    """Say whether the broker runs and answers."""
+    status = _local_kafka(_settings()).status()
+    click.echo(json.dumps(_jsonable(status), indent=2))
+    sys.exit(0 if status.answering else 1)
+
+
+def _jsonable(obj: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    data = asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj
+    return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
+
+
+# -- worker and audit --------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--no-audit-sink",
+    is_flag=True,
+    help="Decide only; another process (`clearance audit sink`) records decisions.",
+)
+@user_errors
+def worker(no_audit_sink: bool) -> None:
+    """Run a deciding worker (and, by default, the audit sink beside it)."""
+    from clearance.streams.worker import run_worker
+
+    settings = _settings(audit_sink=False if no_audit_sink else None)
+    run_worker(settings)
+
+
+@main.group()
+def audit() -> None:
+    """The audit store: the sink that fills it and read-only SQL against it."""
+
+
+@audit.command("sink")
+@user_errors
+def audit_sink() -> None:
+    """Run the audit sink alone (decisions -> ClickHouse)."""
+    from clearance.streams.worker import run_audit_sink
+
+    run_audit_sink(_settings())
+
+
+@audit.command("query")
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "tsv"]), default="table")
+@user_errors
+def audit_query(sql: str, fmt: str) -> None:
+    """Run a read-only SQL query against the audit store.
+
+    While a worker holds the embedded store, the query goes through its HTTP endpoint.
+    """
+    from clearance.audit import query
+
+    settings = _settings()
+    result = query(sql, settings.audit_dsn)
+    click.echo(_format_result(result.columns, result.rows, fmt))
+
+
+def _format_result(columns: list[str], rows: list[list[Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=str)
+    cells = [[str(c) for c in columns]] + [[str(v) for v in row] for row in rows]
+    if fmt == "tsv":
+        return "\n".join("\t".join(row) for row in cells)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# -- policy ------------------------------------------------------------------------------------
+
+
+@main.group()
+def policy() -> None:
+    """Policy packs: test and lint them."""
+
+
+def _pack_path(path: str | None, settings: Settings) -> Path:
+    from clearance.rules import DEFAULT_PACK_PATH
+
+    if path:
+        return Path(path)
+    return settings.policy_path or Path(DEFAULT_PACK_PATH)
+
+
+@policy.command("test")
+@click.argument("path", required=False)
+@click.option("--tests", "tests_path", help="Test cases (default: the pack's own *_test.yaml).")
+@click.option("-v", "--verbose", is_flag=True, help="Print passing cases too.")
+@user_errors
+def policy_test(path: str | None, tests_path: str | None, verbose: bool) -> None:
+    """Run a pack's YAML test cases: event -> expected effect and rules."""
+    from clearance.rules import run_policy_tests
+
+    report = run_policy_tests(
+        _pack_path(path, _settings()), Path(tests_path) if tests_path else None
+    )
+    click.echo(report.render(verbose=verbose))
+    sys.exit(0 if report.ok else 1)
+
+
+@policy.command("lint")
+@click.argument("path", required=False)
+@user_errors
+def policy_lint(path: str | None) -> None:
+    """Report bad CEL, unknown fields and rules that can never match, with file:line."""
+    from clearance.rules import lint_pack
+
+    findings = lint_pack(_pack_path(path, _settings()))
+    for finding in findings:
+        click.echo(str(finding))
+    errors = sum(1 for f in findings if f.severity == "error")
+    click.echo(f"{errors} errors, {len(findings) - errors} warnings")
+    sys.exit(1 if errors else 0)
+
+
+# -- demo and settings -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--rate", default=200, show_default=True, help="Events per second to publish.")
+@click.option("--duration", default=0, help="Seconds to run (0: until Ctrl-C).")
+@click.option("--every", default=5.0, show_default=True, help="Seconds between summaries.")
+@click.option("--malformed", default=0.01, show_default=True, help="Share of malformed messages.")
+@user_errors
+def demo(rate: int, duration: int, every: float, malformed: float) -> None:
+    """Local broker + worker + demo traffic + a live summary read from ClickHouse."""
+    from clearance.demo import run_demo
+
+    run_demo(_settings(), rate=rate, duration=duration, every=every, malformed=malformed)
+
+
+@main.command("config")
+@user_errors
+def show_config() -> None:
+    """Print every setting, its value and what it means."""
+    settings = _settings()
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        click.echo(f"CLEARANCE_{name.upper():<26} {value!s:<28} {info.description}")
+
+
+if __name__ == "__main__":
+    main()

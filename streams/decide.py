@@ -1,0 +1,243 @@
+"""Where a decision is made: raw input messages in, encoded output messages out.
+
+This module is the per-event hot path and knows nothing of Faust, so the agent, the tests and
+the benchmarks run exactly the same code. :meth:`Decider.decide_batch` takes a batch of
+:class:`InputMessage` and returns the :class:`OutputMessage` list to produce: one decision for
+every decodable event, plus a revocation or an escalation where the effect asks for one, and a
+dead letter (with the reason and the original bytes) for everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from clearance.rules import CompiledPolicy, Verdict
+from clearance.schemas import Codec, DecodeError
+
+__all__ = ["Decider", "InputMessage", "OutputMessage", "TopicNames", "decision_id_for"]
+
+
+class InputMessage(NamedTuple):
+    """One record as it came off Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+class OutputMessage(NamedTuple):
+    """One record to produce, and the input record it answers (for its transaction)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    source: InputMessage
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Full names of the topics the decider writes to."""
+
+    decisions: str
+    revocations: str
+    escalations: str
+    dead_letter: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> TopicNames:
+        return cls(
+            decisions=f"{prefix}decisions",
+            revocations=f"{prefix}revocations",
+            escalations=f"{prefix}escalations",
+            dead_letter=f"{prefix}dead-letter",
+        )
+
+
+def decision_id_for(kind: str, event_id: str) -> str:
+    """Deterministic decision id: a redelivered event gets the id it had the first time."""
+    return hashlib.blake2b(f"{kind}:{event_id}".encode(), digest_size=16).hexdigest()
+
+
+def _dead_letter_id(topic: str, partition: int, offset: int) -> str:
+    return hashlib.blake2b(f"{topic}:{partition}:{offset}".encode(), digest_size=16).hexdigest()
+
+
+class Decider:
+    """Decodes action events, applies the policy and encodes what to produce.
+
+    Parameters
+    ----------
+    policy:
+        The compiled policy pack in force.
+    topics:
+        Names of the output topics.
+    output_format:
+        ``"avro"`` (single-object encoding) or ``"json"``.
+    max_message_bytes:
+        Larger inputs are dead-lettered as oversized.
+    """
+
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        topics: TopicNames,
+        output_format: str = "avro",
+        max_message_bytes: int = 1_048_576,
+    ) -> None:
+        self.policy = policy
+        self.topics = topics
+        self.output_format = output_format
+        self.max_message_bytes = max_message_bytes
+        self._actions = Codec("ActionEvent", max_message_bytes=max_message_bytes)
+        self._decisions = Codec("Decision")
+        self._revocations = Codec("Revocation")
+        self._escalations = Codec("Escalation")
+        self._dead_letters = Codec("DeadLetter")
+
+    def decide_batch(self, messages: list[InputMessage]) -> list[OutputMessage]:
+        """Decide every message of a batch; never raises for bad input."""
+        events: list[dict[str, Any]] = []
+        sources: list[InputMessage] = []
+        out: list[OutputMessage] = []
+        decode = self._actions.decode
+        for message in messages:
+            try:
+                events.append(decode(message.value))
+            except DecodeError as exc:
+                out.append(self.dead_letter(message, exc.reason_code, exc.reason))
+                continue
+            sources.append(message)
+        if not events:
+            return out
+        verdicts = self.policy.decide_many(events, "action")
+        now_ms = int(time.time() * 1000)
+        for event, verdict, source in zip(events, verdicts, sources, strict=True):
+            out.extend(self._outputs_for(event, verdict, source, now_ms))
+        return out
+
+    def _outputs_for(
+        self, event: dict[str, Any], verdict: Verdict, source: InputMessage, now_ms: int
+    ) -> list[OutputMessage]:
+        decision = self.decision_record(event, verdict, source, now_ms)
+        key = event["principal"]["id"].encode()
+        fmt = self.output_format
+        outputs = [
+            OutputMessage(self.topics.decisions, key, self._decisions.encode(decision, fmt), source)
+        ]
+        if verdict.effect == "revoke":
+            revocation = self.revocation_record(decision)
+            outputs.append(
+                OutputMessage(
+                    self.topics.revocations, key, self._revocations.encode(revocation, fmt), source
+                )
+            )
+        elif verdict.effect == "escalate":
+            escalation = self.escalation_record(event, decision, verdict)
+            outputs.append(
+                OutputMessage(
+                    self.topics.escalations, key, self._escalations.encode(escalation, fmt), source
+                )
+            )
+        return outputs
+
+    def decision_record(
+        self, event: dict[str, Any], verdict: Verdict, source: InputMessage, now_ms: int
+    ) -> dict[str, Any]:
+        """The Decision for one event (see schemas/Decision.avsc)."""
+        decision_id = decision_id_for("action", event["event_id"])
+        return {
+            "decision_id": decision_id,
+            "event_id": event["event_id"],
+            "event_kind": "action",
+            "decided_at": now_ms,
+            "occurred_at": event["occurred_at"],
+            "principal": event["principal"],
+            "action": event["action"],
+            "resource": event["resource"],
+            "session_id": event["session_id"],
+            "effect": verdict.effect,
+            "rule_ids": list(verdict.rule_ids),
+            "reasons": list(verdict.reasons),
+            "severity": verdict.severity,
+            "policy_version": verdict.policy_version,
+            "detector_scores": {},
+            "explanations": [],
+            "escalation_id": decision_id if verdict.effect == "escalate" else None,
+            "approvers": [],
+            "grant_id": None,
+            "grant_expires_at": None,
+            "latency_ms": float(max(0, now_ms - source.timestamp_ms)),
+            "source_topic": source.topic,
+            "source_partition": source.partition,
+            "source_offset": source.offset,
+        }
+
+    @staticmethod
+    def revocation_record(decision: dict[str, Any]) -> dict[str, Any]:
+        """The Revocation a revoke decision publishes for enforcement points."""
+        return {
+            "revocation_id": decision["decision_id"],
+            "revoked_at": decision["decided_at"],
+            "subject": decision["principal"],
+            "session_id": decision["session_id"],
+            "grant_id": None,
+            "action": "*",
+            "resource": decision["resource"],
+            "reason_code": "rule",
+            "reason": "; ".join(decision["reasons"]),
+            "rule_ids": decision["rule_ids"],
+            "policy_version": decision["policy_version"],
+            "decision_id": decision["decision_id"],
+        }
+
+    @staticmethod
+    def escalation_record(
+        event: dict[str, Any], decision: dict[str, Any], verdict: Verdict
+    ) -> dict[str, Any]:
+        """The Escalation a reviewer sees: who, what, where, why."""
+        approval = verdict.approval
+        timeout_ms = int(approval.timeout_seconds * 1000) if approval else 15 * 60 * 1000
+        return {
+            "escalation_id": decision["escalation_id"],
+            "opened_at": decision["decided_at"],
+            "expires_at": decision["decided_at"] + timeout_ms,
+            "status": "open",
+            "decision_id": decision["decision_id"],
+            "event_id": event["event_id"],
+            "principal": event["principal"],
+            "action": event["action"],
+            "resource": event["resource"],
+            "session_id": event["session_id"],
+            "rule_ids": decision["rule_ids"],
+            "reasons": decision["reasons"],
+            "approver_roles": list(approval.roles) if approval else [],
+            "quorum": approval.quorum if approval else 1,
+            "deny_quorum": approval.deny_quorum if approval else 1,
+            "detector_scores": decision["detector_scores"],
+            "policy_version": decision["policy_version"],
+            "context": event["context"],
+        }
+
+    def dead_letter(self, message: InputMessage, reason_code: str, reason: str) -> OutputMessage:
+        """A dead letter keeping the original bytes (cut to the size limit) and coordinates."""
+        value = message.value
+        record = {
+            "dead_letter_id": _dead_letter_id(message.topic, message.partition, message.offset),
+            "failed_at": int(time.time() * 1000),
+            "reason_code": reason_code,
+            "reason": f"{message.topic}[{message.partition}]@{message.offset}: {reason}",
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "key": message.key,
+            "value": value[: self.max_message_bytes] if value is not None else None,
+            "value_size": len(value) if value is not None else 0,
+        }
+        encoded = self._dead_letters.encode(record, self.output_format)
+        return OutputMessage(self.topics.dead_letter, message.key, encoded, message)
