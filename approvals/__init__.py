@@ -1,0 +1,1 @@
+"""Approvals: escalations, reviewer verdicts, grants (plain library)."""

@@ -1,0 +1,1 @@
+"""Benchmarks: `clearance bench` and the quality and micro-benchmark scripts."""
