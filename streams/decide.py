@@ -128,20 +128,31 @@ class Decider:
         key = event["principal"]["id"].encode()
         fmt = self.output_format
         outputs = [
-            OutputMessage(self.topics.decisions, key, self._decisions.encode(decision, fmt), source)
+            OutputMessage(
+                self.topics.decisions,
+                key,
+                self._decisions.encode(decision, fmt, trusted=True),
+                source,
+            )
         ]
         if verdict.effect == "revoke":
             revocation = self.revocation_record(decision)
             outputs.append(
                 OutputMessage(
-                    self.topics.revocations, key, self._revocations.encode(revocation, fmt), source
+                    self.topics.revocations,
+                    key,
+                    self._revocations.encode(revocation, fmt, trusted=True),
+                    source,
                 )
             )
         elif verdict.effect == "escalate":
             escalation = self.escalation_record(event, decision, verdict)
             outputs.append(
                 OutputMessage(
-                    self.topics.escalations, key, self._escalations.encode(escalation, fmt), source
+                    self.topics.escalations,
+                    key,
+                    self._escalations.encode(escalation, fmt, trusted=True),
+                    source,
                 )
             )
         return outputs
