@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         "exactly_once",
         description="exactly_once: decisions and input offsets commit in one Kafka transaction.",
     )
+    detectors: Literal["none", "access"] = Field(
+        "none",
+        description="Detectors whose scores policies see: none, or access (unusual access).",
+    )
+    access_model_path: Path | None = Field(
+        None, description="Trained access model file; the cold-start model if unset."
+    )
     output_format: Literal["avro", "json"] = Field(
         "avro", description="Encoding of the messages Clearance produces."
     )

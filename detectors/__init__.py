@@ -19,6 +19,7 @@ Families, one small interface each:
   :class:`ModelAssessment`.
 """
 
+from clearance.detectors._events import peer_groups
 from clearance.detectors.access_model import AccessModel, cold_start_model, train_access_model
 from clearance.detectors.change import (
     ADWIN,
@@ -94,6 +95,7 @@ __all__ = [
     "generate_workload",
     "ks_test",
     "numeric_distribution",
+    "peer_groups",
     "psi",
     "psi_band",
     "psi_test",

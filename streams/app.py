@@ -20,6 +20,7 @@ from clearance.config import Settings
 from clearance.rules import CompiledPolicy
 
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
+from .risk import AccessRisk
 
 __all__ = ["Emitter", "WorkerStats", "build_app"]
 
@@ -100,6 +101,32 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _access_risk(app: faust.App, settings: Settings) -> AccessRisk:
+    """Access scoring with its profiles in a changelog-backed table, by input partition."""
+    from clearance.detectors import AccessModel, cold_start_model
+
+    profiles = app.Table(
+        "risk-profiles",
+        partitions=settings.topic_partitions,
+        key_type=str,
+        value_type=None,
+        value_serializer="json",
+    )
+    model = (
+        AccessModel.load(settings.access_model_path)
+        if settings.access_model_path
+        else cold_start_model()
+    )
+
+    def save(partition: int, key: str, state: Any) -> None:
+        # Written at the end of a batch, so the partition is named, not taken from the
+        # stream's current event.
+        profiles.data[key] = state
+        profiles.send_changelog(partition, key, state)
+
+    return AccessRisk(model, load=profiles.data.get, save=save)
+
+
 def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     """Build the worker's Faust app for ``settings`` with ``policy`` in force."""
     app = faust.App(settings.app_id, **faust_settings(settings))
@@ -110,7 +137,8 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         value_serializer="raw",
         partitions=settings.topic_partitions,
     )
-    decider = Decider(policy, topics, settings.output_format, settings.max_message_bytes)
+    risk = _access_risk(app, settings) if settings.detectors == "access" else None
+    decider = Decider(policy, topics, settings.output_format, settings.max_message_bytes, risk=risk)
     emitter = Emitter(app)
     stats = WorkerStats()
     app.clearance_stats = stats  # type: ignore[attr-defined]
@@ -129,6 +157,8 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
                 for m in (event.message for event in events)
             ]
             outputs = decider.decide_batch(batch)
+            if risk is not None:
+                risk.flush()
             await emitter.emit(outputs)
             stats.events += len(batch)
             stats.batches += 1

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 from clearance.rules import CompiledPolicy, Verdict
 from clearance.schemas import Codec, DecodeError
 
+from .risk import AccessRisk, RiskAssessment
+
 __all__ = ["Decider", "InputMessage", "OutputMessage", "TopicNames", "decision_id_for"]
 
 
@@ -81,6 +83,8 @@ class Decider:
         ``"avro"`` (single-object encoding) or ``"json"``.
     max_message_bytes:
         Larger inputs are dead-lettered as oversized.
+    risk:
+        Unusual-access scoring; ``None`` runs the rules without detectors.
     """
 
     def __init__(
@@ -89,8 +93,10 @@ class Decider:
         topics: TopicNames,
         output_format: str = "avro",
         max_message_bytes: int = 1_048_576,
+        risk: AccessRisk | None = None,
     ) -> None:
         self.policy = policy
+        self.risk = risk
         self.topics = topics
         self.output_format = output_format
         self.max_message_bytes = max_message_bytes
@@ -115,16 +121,27 @@ class Decider:
             sources.append(message)
         if not events:
             return out
-        verdicts = self.policy.decide_many(events, "action")
+        if self.risk is None:
+            risks: list[RiskAssessment | None] = [None] * len(events)
+            verdicts = self.policy.decide_many(events, "action")
+        else:
+            assessed = self.risk.assess(events, [m.partition for m in sources])
+            risks = list(assessed)
+            verdicts = self.policy.decide_many(events, "action", [a.detectors for a in assessed])
         now_ms = int(time.time() * 1000)
-        for event, verdict, source in zip(events, verdicts, sources, strict=True):
-            out.extend(self._outputs_for(event, verdict, source, now_ms))
+        for event, verdict, risk, source in zip(events, verdicts, risks, sources, strict=True):
+            out.extend(self._outputs_for(event, verdict, risk, source, now_ms))
         return out
 
     def _outputs_for(
-        self, event: dict[str, Any], verdict: Verdict, source: InputMessage, now_ms: int
+        self,
+        event: dict[str, Any],
+        verdict: Verdict,
+        risk: RiskAssessment | None,
+        source: InputMessage,
+        now_ms: int,
     ) -> list[OutputMessage]:
-        decision = self.decision_record(event, verdict, source, now_ms)
+        decision = self.decision_record(event, verdict, source, now_ms, risk)
         key = event["principal"]["id"].encode()
         fmt = self.output_format
         outputs = [
@@ -158,7 +175,12 @@ class Decider:
         return outputs
 
     def decision_record(
-        self, event: dict[str, Any], verdict: Verdict, source: InputMessage, now_ms: int
+        self,
+        event: dict[str, Any],
+        verdict: Verdict,
+        source: InputMessage,
+        now_ms: int,
+        risk: RiskAssessment | None = None,
     ) -> dict[str, Any]:
         """The Decision for one event (see schemas/Decision.avsc)."""
         decision_id = decision_id_for("action", event["event_id"])
@@ -177,8 +199,8 @@ class Decider:
             "reasons": list(verdict.reasons),
             "severity": verdict.severity,
             "policy_version": verdict.policy_version,
-            "detector_scores": {},
-            "explanations": [],
+            "detector_scores": risk.scores if risk else {},
+            "explanations": risk.explanations if risk else [],
             "escalation_id": decision_id if verdict.effect == "escalate" else None,
             "approvers": [],
             "grant_id": None,
