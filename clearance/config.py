@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         200, ge=1, description="Longest wait before writing a partial audit batch."
     )
     web_host: str = Field("127.0.0.1", description="Address of the worker's HTTP server.")
-    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's HTTP server.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
     log_level: Literal["debug", "info", "warn", "error"] = Field(
         "info", description="Worker log level."
     )

@@ -9,12 +9,12 @@ The agent takes batches of events from ``clearance.actions``, hands them to
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from clearance.config import Settings
 from clearance.rules import CompiledPolicy
@@ -38,44 +38,70 @@ class WorkerStats:
 
 
 class Emitter:
-    """Produces a batch's outputs and waits until Kafka has them all.
+    """Produces a batch's outputs; under exactly-once, atomically with the input offsets.
 
-    Under ``exactly_once`` every output goes through the transactional producer of the input
-    partition it answers, so the decision and the input offset commit in the same
-    transaction. (Faust's own ``topic.send`` picks the transaction by the *output* key's
-    partition, which differs from the input partition whenever the publisher's partitioner
-    differs from Faust's, and would let an offset commit without its decision.)
-    Waiting for delivery before the batch is acknowledged keeps ``at_least_once`` honest too.
+    Under ``exactly_once`` the outputs answering one input partition go through that
+    partition's transactional producer, and the partition's events are acknowledged while
+    the transaction's lock is held. Faust commits a transaction (sending the acknowledged
+    offsets into it) under the same lock, so a commit sees either none or all of a batch's
+    outputs *with* their offsets: a crash cannot leave a committed decision whose input is
+    read again. Two Faust behaviours make this necessary: ``topic.send`` picks the
+    transaction by the *output* key's partition, and ``take_events`` acknowledges a batch
+    only after the agent's loop body returns, so a commit between the two would commit the
+    decisions without their offsets (a redelivery then decides the events a second time).
+
+    Under ``at_least_once`` the outputs are sent and awaited before ``take_events`` acks.
     """
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self._transactional_ids: dict[tuple[str, int], str] = {}
 
-    def _transactional_id(self, source: InputMessage) -> str:
-        tp = (source.topic, source.partition)
-        tid = self._transactional_ids.get(tp)
+    def _transactional_id(self, topic: str, partition: int) -> str:
+        tid = self._transactional_ids.get((topic, partition))
         if tid is None:
             # Same format as faust.transport.consumer.TransactionManager.
-            group = self.app.assignor.group_for_topic(source.topic)
-            tid = f"{self.app.conf.id}-{group}-{source.partition}"
-            self._transactional_ids[tp] = tid
+            group = self.app.assignor.group_for_topic(topic)
+            tid = f"{self.app.conf.id}-{group}-{partition}"
+            self._transactional_ids[(topic, partition)] = tid
         return tid
 
-    async def emit(self, outputs: list[OutputMessage]) -> None:
-        """Send every output; returns once all are acknowledged by the broker."""
-        producer = self.app.producer
-        in_transaction = self.app.in_transaction
-        pending = []
+    async def emit(self, outputs: list[OutputMessage], events: list[EventT]) -> None:
+        """Send ``outputs`` (answering ``events``) and return once the broker has them all."""
+        if not self.app.in_transaction:
+            producer = self.app.producer
+            pending = [
+                await producer.send(out.topic, out.key, out.value, None, None, None)
+                for out in outputs
+            ]
+            if pending:
+                await asyncio.gather(*pending)
+            return
+        by_partition: dict[tuple[str, int], list[OutputMessage]] = defaultdict(list)
         for out in outputs:
-            tid = self._transactional_id(out.source) if in_transaction else None
-            pending.append(
-                await producer.send(
-                    out.topic, out.key, out.value, None, None, None, transactional_id=tid
-                )
+            by_partition[(out.source.topic, out.source.partition)].append(out)
+        events_by_partition: dict[tuple[str, int], list[EventT]] = defaultdict(list)
+        for event in events:
+            events_by_partition[(event.message.topic, event.message.partition)].append(event)
+        for (topic, partition), answered in events_by_partition.items():
+            await self._commit_unit(
+                topic, partition, by_partition.get((topic, partition), []), answered
             )
-        if pending:
-            await asyncio.gather(*pending)
+
+    async def _commit_unit(
+        self, topic: str, partition: int, outputs: list[OutputMessage], events: list[EventT]
+    ) -> None:
+        # Faust's aiokafka driver keeps one producer and one lock per transactional id; its
+        # commit_transactions() takes the same lock (faust-streaming 0.15).
+        driver: Any = self.app.producer
+        tid = self._transactional_id(topic, partition)
+        async with driver._trn_locks[tid]:
+            producer = driver._transaction_producers[tid]
+            pending = [await producer.send(o.topic, o.value, key=o.key) for o in outputs]
+            if pending:
+                await asyncio.gather(*pending)
+            for event in events:
+                event.ack()
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -159,7 +185,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
             outputs = decider.decide_batch(batch)
             if risk is not None:
                 risk.flush()
-            await emitter.emit(outputs)
+            await emitter.emit(outputs, events)
             stats.events += len(batch)
             stats.batches += 1
             stats.outputs.update(out.topic for out in outputs)

@@ -111,3 +111,9 @@ def _wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "con
 def wait_for():  # type: ignore[no-untyped-def]
     """``wait_for(predicate, timeout, what=...)``: poll until truthy, else fail the test."""
     return _wait_for
+
+
+@pytest.fixture
+def new_port():  # type: ignore[no-untyped-def]
+    """``new_port()`` -> a free TCP port on 127.0.0.1 (as a string, for settings)."""
+    return lambda: str(free_port())
