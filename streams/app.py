@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka.structs import TopicPartition
 from faust.types import EventT, StreamT
 
 from clearance.config import Settings
+from clearance.errors import ClearanceError
 from clearance.rules import CompiledPolicy
 
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
@@ -38,17 +40,18 @@ class WorkerStats:
 
 
 class Emitter:
-    """Produces a batch's outputs; under exactly-once, atomically with the input offsets.
+    """Produces a batch's outputs; under exactly-once, in one transaction with their offsets.
 
-    Under ``exactly_once`` the outputs answering one input partition go through that
-    partition's transactional producer, and the partition's events are acknowledged while
-    the transaction's lock is held. Faust commits a transaction (sending the acknowledged
-    offsets into it) under the same lock, so a commit sees either none or all of a batch's
-    outputs *with* their offsets: a crash cannot leave a committed decision whose input is
-    read again. Two Faust behaviours make this necessary: ``topic.send`` picks the
-    transaction by the *output* key's partition, and ``take_events`` acknowledges a batch
-    only after the agent's loop body returns, so a commit between the two would commit the
-    decisions without their offsets (a redelivery then decides the events a second time).
+    Under ``exactly_once``, for each input partition of a batch: send the outputs through
+    that partition's transactional producer, acknowledge the events, send their offsets into
+    the transaction and commit it, all under the transaction's lock. A crash at any point
+    leaves either nothing of the unit or all of it (outputs *and* offsets) committed.
+
+    Three Faust behaviours make this necessary (faust-streaming 0.15): ``topic.send`` picks
+    the transaction by the *output* key's partition; ``take_events`` acknowledges a batch
+    only after the loop body returns; and Faust's periodic commit computes the offsets
+    before it takes the lock, so it could commit a unit's outputs with older offsets. That
+    commit is wrapped so it never moves an offset back behind one committed here.
 
     Under ``at_least_once`` the outputs are sent and awaited before ``take_events`` acks.
     """
@@ -56,6 +59,8 @@ class Emitter:
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self._transactional_ids: dict[tuple[str, int], str] = {}
+        self.committed: dict[tuple[str, int], int] = {}
+        self._wrapped = False
 
     def _transactional_id(self, topic: str, partition: int) -> str:
         tid = self._transactional_ids.get((topic, partition))
@@ -77,6 +82,7 @@ class Emitter:
             if pending:
                 await asyncio.gather(*pending)
             return
+        self._wrap_faust_commit()
         by_partition: dict[tuple[str, int], list[OutputMessage]] = defaultdict(list)
         for out in outputs:
             by_partition[(out.source.topic, out.source.partition)].append(out)
@@ -84,24 +90,62 @@ class Emitter:
         for event in events:
             events_by_partition[(event.message.topic, event.message.partition)].append(event)
         for (topic, partition), answered in events_by_partition.items():
-            await self._commit_unit(
-                topic, partition, by_partition.get((topic, partition), []), answered
-            )
+            unit = by_partition.get((topic, partition), [])
+            await self._commit_unit(topic, partition, unit, answered)
 
     async def _commit_unit(
         self, topic: str, partition: int, outputs: list[OutputMessage], events: list[EventT]
     ) -> None:
-        # Faust's aiokafka driver keeps one producer and one lock per transactional id; its
-        # commit_transactions() takes the same lock (faust-streaming 0.15).
+        # Faust's aiokafka driver keeps one producer and one lock per transactional id.
         driver: Any = self.app.producer
         tid = self._transactional_id(topic, partition)
         async with driver._trn_locks[tid]:
-            producer = driver._transaction_producers[tid]
+            producer = driver._transaction_producers.get(tid)
+            if producer is None:
+                raise TransactionUnavailable(
+                    f"no open transaction for {topic}[{partition}]: the partition was revoked "
+                    "while its batch was in flight; its new owner decides it again"
+                )
             pending = [await producer.send(o.topic, o.value, key=o.key) for o in outputs]
             if pending:
                 await asyncio.gather(*pending)
             for event in events:
                 event.ack()
+            next_offset = max(event.message.offset for event in events) + 1
+            await producer.send_offsets_to_transaction(
+                {TopicPartition(topic, partition): next_offset}, self.app.conf.id
+            )
+            await producer.commit_transaction()
+            self.committed[(topic, partition)] = next_offset
+            await producer.begin_transaction()
+
+    def _wrap_faust_commit(self) -> None:
+        if self._wrapped:
+            return
+        driver: Any = self.app.producer
+        original = driver.commit_transactions
+        committed = self.committed
+
+        async def commit_transactions(
+            tid_to_offset_map: dict[str, dict[Any, int]],
+            group_id: str,
+            start_new_transaction: bool = True,
+        ) -> None:
+            never_backwards = {
+                tid: {
+                    tp: max(offset, committed.get((tp.topic, tp.partition), -1))
+                    for tp, offset in offsets.items()
+                }
+                for tid, offsets in tid_to_offset_map.items()
+            }
+            await original(never_backwards, group_id, start_new_transaction)
+
+        driver.commit_transactions = commit_transactions
+        self._wrapped = True
+
+
+class TransactionUnavailable(ClearanceError):
+    """A batch's input partition has no open transaction (it was revoked mid-batch)."""
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:

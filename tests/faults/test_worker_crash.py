@@ -26,7 +26,10 @@ EVENTS = int(os.environ.get("CLEARANCE_FAULT_EVENTS", "30000"))
 
 
 def produce_events(bootstrap: str, topic: str, count: int) -> set[str]:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    # Idempotent, so a retried produce cannot write an event twice into the input.
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
+    )
     codec = Codec("ActionEvent")
     ids = set()
     for event in TrafficGenerator(seed=99).events(count):
@@ -37,8 +40,10 @@ def produce_events(bootstrap: str, topic: str, count: int) -> set[str]:
     return ids
 
 
-def committed_decisions(bootstrap: str, topic: str, expected: int, timeout: float) -> Counter[str]:
-    """Event id -> number of decisions, read as an enforcement point would (read_committed)."""
+def committed_decisions(
+    bootstrap: str, topic: str, expected: int, timeout: float, codec: str = "Decision"
+) -> Counter[str]:
+    """Event id -> number of messages about it, read as an enforcement point would."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -49,7 +54,7 @@ def committed_decisions(bootstrap: str, topic: str, expected: int, timeout: floa
         }
     )
     consumer.subscribe([topic])
-    codec = Codec("Decision")
+    decoder = Codec(codec)
     counts: Counter[str] = Counter()
     deadline = time.monotonic() + timeout
     quiet_until = None
@@ -58,7 +63,7 @@ def committed_decisions(bootstrap: str, topic: str, expected: int, timeout: floa
             batch = consumer.consume(5000, 1.0)
             for message in batch:
                 if message.error() is None:
-                    counts[codec.decode(message.value())["event_id"]] += 1
+                    counts[decoder.decode(message.value())["event_id"]] += 1
             if len(counts) >= expected:
                 # Keep reading a little: late duplicates would show up now.
                 quiet_until = quiet_until or time.monotonic() + 5
@@ -102,6 +107,8 @@ def test_sigkill_of_a_worker_loses_and_doubles_no_decision(
     victim.process.wait()
 
     counts = committed_decisions(bootstrap, f"{prefix}decisions", len(ids), timeout=300)
+    inputs = committed_decisions(bootstrap, f"{prefix}actions", len(ids), 60, codec="ActionEvent")
+    assert max(inputs.values()) == 1, "the input itself holds an event twice"
     lost = ids - set(counts)
     doubled = {event_id: n for event_id, n in counts.items() if n > 1}
     print(
