@@ -9,11 +9,14 @@ The agent takes batches of events from ``clearance.actions``, hands them to
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+import mode
+from aiokafka.errors import ProducerFenced
 from aiokafka.structs import TopicPartition
 from faust.types import EventT, StreamT
 
@@ -24,7 +27,9 @@ from clearance.rules import CompiledPolicy
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
 from .risk import AccessRisk
 
-__all__ = ["Emitter", "WorkerStats", "build_app"]
+__all__ = ["Emitter", "TransactionUnavailable", "WorkerStats", "build_app"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,7 +96,22 @@ class Emitter:
             events_by_partition[(event.message.topic, event.message.partition)].append(event)
         for (topic, partition), answered in events_by_partition.items():
             unit = by_partition.get((topic, partition), [])
-            await self._commit_unit(topic, partition, unit, answered)
+            try:
+                await self._commit_unit(topic, partition, unit, answered)
+            except (ProducerFenced, TransactionUnavailable) as exc:
+                # Another worker owns the partition now and holds its transactional id, so
+                # nothing of this unit can commit: that worker decides these events again
+                # from the last committed offset. Acknowledging them only releases Faust's
+                # bookkeeping; no offset of a partition we lost is committed from here.
+                log.warning(
+                    "%s[%d]: abandoned %d events to the partition's new owner (%s)",
+                    topic,
+                    partition,
+                    len(answered),
+                    exc,
+                )
+                for event in answered:
+                    event.ack()
 
     async def _commit_unit(
         self, topic: str, partition: int, outputs: list[OutputMessage], events: list[EventT]
@@ -215,7 +235,9 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     app.clearance_decider = decider  # type: ignore[attr-defined]
     batch_wait = settings.batch_wait_ms / 1000
 
-    @app.agent(actions, name="decide-actions")
+    # An agent that fails for any other reason stops the worker (and so shows), instead of
+    # leaving its partitions assigned to a process that no longer decides them.
+    @app.agent(actions, name="decide-actions", supervisor_strategy=mode.CrashingSupervisor)
     async def decide_actions(stream: StreamT) -> None:
         # take_events is faust-streaming's; StreamT does not declare it.
         take = stream.take_events  # type: ignore[attr-defined]
