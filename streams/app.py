@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 import mode
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import IllegalOperation, ProducerFenced
 from aiokafka.structs import TopicPartition
 from faust.types import EventT, StreamT
 
@@ -96,12 +96,26 @@ class Emitter:
             events_by_partition[(event.message.topic, event.message.partition)].append(event)
         for (topic, partition), answered in events_by_partition.items():
             unit = by_partition.get((topic, partition), [])
+            # An event below the offset this worker committed for the partition already has
+            # its decision committed (in that same transaction): it is a redelivery after a
+            # rebalance that gave the partition back to this worker. Deciding it again would
+            # publish a second decision.
+            done = self.committed.get((topic, partition), -1)
+            if answered[0].message.offset < done:
+                for event in answered:
+                    if event.message.offset < done:
+                        event.ack()
+                answered = [e for e in answered if e.message.offset >= done]
+                unit = [o for o in unit if o.source.offset >= done]
+                if not answered:
+                    continue
             try:
                 await self._commit_unit(topic, partition, unit, answered)
-            except (ProducerFenced, TransactionUnavailable) as exc:
-                # Another worker owns the partition now and holds its transactional id, so
-                # nothing of this unit can commit: that worker decides these events again
-                # from the last committed offset. Acknowledging them only releases Faust's
+            except (ProducerFenced, IllegalOperation, TransactionUnavailable) as exc:
+                # Another worker owns the partition now and holds its transactional id (the
+                # fenced producer stays broken: IllegalOperation), so nothing of this unit
+                # can commit: that worker decides these events again from the last committed
+                # offset. Acknowledging them only releases Faust's
                 # bookkeeping; no offset of a partition we lost is committed from here.
                 log.warning(
                     "%s[%d]: abandoned %d events to the partition's new owner (%s)",
@@ -169,7 +183,7 @@ class TransactionUnavailable(ClearanceError):
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
-    """The Faust configuration Clearance runs with (see docs/operations.md for why)."""
+    """The Faust configuration Clearance runs with."""
     request_bytes = 2 * settings.max_message_bytes + 131_072
     return {
         "broker": [f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
@@ -188,6 +202,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "consumer_max_fetch_size": request_bytes,
         "broker_commit_interval": settings.commit_interval_ms / 1000,
         "producer_linger": 0.002,
+        # A dead worker's open transaction hides the decisions behind it from read_committed
+        # consumers until its partitions move on; Faust's default waits 60 s for that.
+        "broker_session_timeout": 15.0,
     }
 
 
