@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -13,29 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _ports import free_port
 
 from clearance.localkafka import LocalKafka
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port() -> int:
-    """A free port with a free neighbour (the broker's controller uses port + 1).
-
-    Picked below the kernel's ephemeral range (32768 and up), where outgoing connections
-    could take the port between this check and the broker's bind.
-    """
-    while True:
-        port = random.randrange(20_000, 32_000)
-        if _bindable(port) and _bindable(port + 1):
-            return port
 
 
 @pytest.fixture(scope="session")

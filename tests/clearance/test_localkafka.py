@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _ports import bindable, free_port
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -25,26 +26,6 @@ from clearance.localkafka import DEFAULT_POM, LocalKafka, LocalKafkaError
 POM_VERSION = re.search(r"<kafka.version>([^<]+)</kafka.version>", DEFAULT_POM.read_text())
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port_pair() -> int:
-    """A free port whose successor (the controller port) is free too."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port < 65535 and _bindable(port + 1):
-            return port
-
-
 def _gone(pid: int) -> bool:
     """The broker, a child of this process, has exited and been waited for."""
     try:
@@ -56,7 +37,7 @@ def _gone(pid: int) -> bool:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[LocalKafka]:
-    kafka = LocalKafka(tmp_path / "kafka", port=_free_port_pair())
+    kafka = LocalKafka(tmp_path / "kafka", port=free_port())
     yield kafka
     kafka.down()
 
@@ -142,7 +123,7 @@ def test_up_keeps_messages_across_restart_and_down_leaves_no_process(broker: Loc
     assert not stopped.running and not stopped.answering and stopped.pid is None
     assert restarted.pid is not None and _gone(restarted.pid)
     assert not (broker.data_dir / "kafka.pid").exists()
-    assert _bindable(broker.port) and _bindable(broker.controller_port)
+    assert bindable(broker.port) and bindable(broker.controller_port)
     broker.down()  # idempotent
 
 
@@ -157,7 +138,7 @@ def test_up_returns_at_once_when_running_and_recovers_after_kill(broker: LocalKa
     assert again.status().pid == pid
     assert broker.log_file.read_text().count("Kafka Server started") == 1
 
-    elsewhere = LocalKafka(broker.data_dir, port=_free_port_pair())
+    elsewhere = LocalKafka(broker.data_dir, port=free_port())
     with pytest.raises(LocalKafkaError, match="already runs from"):
         elsewhere.up(timeout=10)
 
@@ -172,7 +153,7 @@ def test_up_returns_at_once_when_running_and_recovers_after_kill(broker: LocalKa
 
 @pytest.mark.parametrize("taken", ["client", "controller"])
 def test_port_in_use_names_the_port_and_the_setting(tmp_path: Path, taken: str) -> None:
-    port = _free_port_pair()
+    port = free_port()
     busy = port if taken == "client" else port + 1
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", busy))
@@ -190,7 +171,7 @@ def test_missing_maven_says_how_to_install_it(tmp_path: Path) -> None:
 
 
 def test_missing_java_says_how_to_install_it(tmp_path: Path) -> None:
-    broker = LocalKafka(tmp_path, port=_free_port_pair(), java="/nonexistent/java")
+    broker = LocalKafka(tmp_path, port=free_port(), java="/nonexistent/java")
     with pytest.raises(LocalKafkaError, match=r"'/nonexistent/java' not found.*openjdk-17"):
         broker.up(timeout=10)
 
@@ -221,13 +202,13 @@ def test_maven_failure_shows_the_end_of_its_output(tmp_path: Path) -> None:
 
 
 def test_status_without_a_broker(tmp_path: Path) -> None:
-    status = LocalKafka(tmp_path / "never-started", port=_free_port_pair()).status()
+    status = LocalKafka(tmp_path / "never-started", port=free_port()).status()
     assert not status.running and not status.answering and status.pid is None
     assert POM_VERSION is not None and status.version == POM_VERSION.group(1)
 
 
 def test_down_and_kill_without_a_data_dir_do_nothing(tmp_path: Path) -> None:
-    broker = LocalKafka(tmp_path / "never-started", port=_free_port_pair())
+    broker = LocalKafka(tmp_path / "never-started", port=free_port())
     broker.down()
     broker.kill()
     assert not broker.data_dir.exists()
@@ -236,7 +217,7 @@ def test_down_and_kill_without_a_data_dir_do_nothing(tmp_path: Path) -> None:
 def test_stale_pid_file_is_not_taken_for_a_broker(tmp_path: Path) -> None:
     # The pid of this test process: alive, but not a broker of this data dir.
     (tmp_path / "kafka.pid").write_text(f"{os.getpid()}\n")
-    broker = LocalKafka(tmp_path, port=_free_port_pair())
+    broker = LocalKafka(tmp_path, port=free_port())
     assert not broker.status().running
     broker.down()
     assert not (tmp_path / "kafka.pid").exists()
