@@ -216,8 +216,6 @@ def _access_risk(app: faust.App, settings: Settings) -> AccessRisk:
         "risk-profiles",
         partitions=settings.topic_partitions,
         key_type=str,
-        value_type=None,
-        value_serializer="json",
     )
     model = (
         AccessModel.load(settings.access_model_path)

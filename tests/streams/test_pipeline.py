@@ -228,3 +228,29 @@ def test_bad_setting_stops_the_worker_naming_the_variable(clearance_env: dict[st
     assert result.returncode == 2
     assert "CLEARANCE_TOPIC_PARTITIONS" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_with_access_detectors_decisions_carry_scores_queryable_in_clickhouse(
+    clearance_env: dict[str, str], start_clearance: Any, wait_for: Any
+) -> None:
+    env = dict(clearance_env, CLEARANCE_DETECTORS="access")
+    prefix = env["CLEARANCE_TOPIC_PREFIX"]
+    start_clearance(["worker"], env)
+    codec = Codec("ActionEvent")
+    events = list(TrafficGenerator(seed=8).events(100))
+    time.sleep(1)
+    publish(
+        env["CLEARANCE_KAFKA_BOOTSTRAP"],
+        f"{prefix}actions",
+        [(e["principal"]["id"].encode(), codec.encode(e)) for e in events],
+    )
+    wait_until_recorded(env, len(events), wait_for, "decisions")
+    rows = audit_query(
+        env,
+        "SELECT count() AS n, countIf(length(explanations) > 0) AS explained, "
+        "min(detector_scores['access']) AS low, max(detector_scores['access']) AS high "
+        "FROM clearance.decisions FINAL",
+    )
+    [row] = rows
+    assert row["n"] == len(events) and row["explained"] == len(events)
+    assert 0.0 <= row["low"] <= row["high"] <= 1.0
