@@ -219,6 +219,19 @@ def demo(rate: int, duration: int, every: float, malformed: float) -> None:
     run_demo(_settings(), rate=rate, duration=duration, every=every, malformed=malformed)
 
 
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@user_errors
+def bench(args: tuple[str, ...]) -> None:
+    """Throughput and latency on a real broker, with baselines (`clearance bench --help`)."""
+    from clearance.bench.harness import main as bench_main
+
+    sys.exit(bench_main(list(args)))
+
+
 @main.command("config")
 @user_errors
 def show_config() -> None:
