@@ -1,0 +1,69 @@
+"""Per-event cost of the decision path without Kafka: decode, detectors, rules, encode.
+
+Runs :meth:`clearance.streams.decide.Decider.decide_batch` over seeded demo events in batches
+of 2,000, without and with unusual-access detectors, side by side, and prints the median
+microseconds per event over ``--repeat`` passes. This is the part of the worker's per-event
+cost that Clearance's own code controls (Faust's and Kafka's share is in `clearance bench`).
+
+Run: ``.venv/bin/python -m clearance.bench.decide_cost``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from clearance.detectors import cold_start_model
+from clearance.rules import DEFAULT_PACK_PATH, compile_pack, load_pack
+from clearance.schemas import Codec
+from clearance.streams.decide import Decider, InputMessage, TopicNames
+from clearance.streams.risk import AccessRisk
+from clearance.traffic import TrafficGenerator
+
+BATCH = 2000
+
+
+def _messages(count: int) -> list[InputMessage]:
+    codec = Codec("ActionEvent")
+    base = 1_790_000_000_000
+    generator = TrafficGenerator(seed=1)
+    # One event every 10 ms across the population, so rates look like a busy organisation.
+    events = [generator.event(now_ms=base + i * 10) for i in range(count)]
+    return [
+        InputMessage(
+            "clearance.actions", i % 4, i, e["principal"]["id"].encode(), codec.encode(e), base
+        )
+        for i, e in enumerate(events)
+    ]
+
+
+def _per_event_us(decider: Decider, messages: list[InputMessage]) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(messages), BATCH):
+        decider.decide_batch(messages[i : i + BATCH])
+    return (time.perf_counter() - started) / len(messages) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    policy = compile_pack(load_pack(DEFAULT_PACK_PATH))
+    topics = TopicNames.with_prefix("clearance.")
+    messages = _messages(args.events)
+    model = cold_start_model()
+    without, with_access = [], []
+    for _ in range(args.repeat):
+        # Fresh deciders per pass, alternating, so both see the same machine state.
+        without.append(_per_event_us(Decider(policy, topics), messages))
+        with_access.append(_per_event_us(Decider(policy, topics, risk=AccessRisk(model)), messages))
+    a, b = statistics.median(without), statistics.median(with_access)
+    print(f"decide_batch, default pack, {args.events} events x {args.repeat} passes (median):")
+    print(f"  without detectors      {a:7.1f} us/event  ({1e6 / a:,.0f} events/s)")
+    print(f"  with access detectors  {b:7.1f} us/event  ({1e6 / b:,.0f} events/s)  {b / a:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
