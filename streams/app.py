@@ -45,27 +45,36 @@ class WorkerStats:
 
 
 class Emitter:
-    """Produces a batch's outputs; under exactly-once, in one transaction with their offsets.
+    """Produces a batch's outputs; under exactly-once, in the transaction that commits them.
 
-    Under ``exactly_once``, for each input partition of a batch: send the outputs through
-    that partition's transactional producer, acknowledge the events, send their offsets into
-    the transaction and commit it, all under the transaction's lock. A crash at any point
-    leaves either nothing of the unit or all of it (outputs *and* offsets) committed.
+    Under ``exactly_once`` each input partition has its own transactional producer (Faust's,
+    by transactional id). :meth:`emit` hands a batch's outputs to the producer of the input
+    partition they answer, records how far that partition's events are answered, acknowledges
+    the events and returns without waiting for the broker: the next batch is decided while
+    this one is on the wire. Faust's periodic commit (``broker_commit_interval``) then
+    commits each partition's transaction through :meth:`_commit_transactions`, which replaces
+    it: under the partition's lock it waits for every output sent in the transaction, puts
+    the offset just past the last *answered* event into it, commits and begins the next one.
+    Offsets and outputs therefore commit together or not at all, and a crash leaves the
+    events since the last commit to be decided again, their first outputs aborted.
 
     Three Faust behaviours make this necessary (faust-streaming 0.15): ``topic.send`` picks
-    the transaction by the *output* key's partition; ``take_events`` acknowledges a batch
-    only after the loop body returns; and Faust's periodic commit computes the offsets
-    before it takes the lock, so it could commit a unit's outputs with older offsets. That
-    commit is wrapped so it never moves an offset back behind one committed here.
+    the transaction by the *output* key's partition; Faust computes the offsets to commit
+    before it takes the transaction's lock; and its commit does not wait for the outputs
+    already handed to the producer (aiokafka's ``commit_transaction`` does not flush).
 
-    Under ``at_least_once`` the outputs are sent and awaited before ``take_events`` acks.
+    Under ``at_least_once`` the outputs go through Faust's producer, which Faust flushes
+    before it commits the consumer offsets.
     """
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self._transactional_ids: dict[tuple[str, int], str] = {}
+        #: Offset committed for an input partition (in its transaction), by this worker.
         self.committed: dict[tuple[str, int], int] = {}
-        self._wrapped = False
+        #: Open transactions: tid -> (producer, pending deliveries, next offset by partition).
+        self._open: dict[str, _OpenTransaction] = {}
+        self._installed = False
 
     def _transactional_id(self, topic: str, partition: int) -> str:
         tid = self._transactional_ids.get((topic, partition))
@@ -77,17 +86,15 @@ class Emitter:
         return tid
 
     async def emit(self, outputs: list[OutputMessage], events: list[EventT]) -> None:
-        """Send ``outputs`` (answering ``events``) and return once the broker has them all."""
+        """Hand ``outputs`` (answering ``events``) to the producer; commit happens on interval."""
         if not self.app.in_transaction:
-            producer = self.app.producer
-            pending = [
-                await producer.send(out.topic, out.key, out.value, None, None, None)
-                for out in outputs
-            ]
-            if pending:
-                await asyncio.gather(*pending)
+            send = self.app.producer.send
+            for out in outputs:
+                await send(out.topic, out.key, out.value, None, None, None)
+            for event in events:
+                event.ack()
             return
-        self._wrap_faust_commit()
+        self._install()
         by_partition: dict[tuple[str, int], list[OutputMessage]] = defaultdict(list)
         for out in outputs:
             by_partition[(out.source.topic, out.source.partition)].append(out)
@@ -110,13 +117,13 @@ class Emitter:
                 if not answered:
                     continue
             try:
-                await self._commit_unit(topic, partition, unit, answered)
+                await self._send_unit(topic, partition, unit, answered)
             except (ProducerFenced, IllegalOperation, TransactionUnavailable) as exc:
                 # Another worker owns the partition now and holds its transactional id (the
                 # fenced producer stays broken: IllegalOperation), so nothing of this unit
                 # can commit: that worker decides these events again from the last committed
-                # offset. Acknowledging them only releases Faust's
-                # bookkeeping; no offset of a partition we lost is committed from here.
+                # offset. Acknowledging them only releases Faust's bookkeeping; no offset of
+                # a partition we lost is committed from here.
                 log.warning(
                     "%s[%d]: abandoned %d events to the partition's new owner (%s)",
                     topic,
@@ -127,7 +134,7 @@ class Emitter:
                 for event in answered:
                     event.ack()
 
-    async def _commit_unit(
+    async def _send_unit(
         self, topic: str, partition: int, outputs: list[OutputMessage], events: list[EventT]
     ) -> None:
         # Faust's aiokafka driver keeps one producer and one lock per transactional id.
@@ -140,42 +147,96 @@ class Emitter:
                     f"no open transaction for {topic}[{partition}]: the partition was revoked "
                     "while its batch was in flight; its new owner decides it again"
                 )
-            pending = [await producer.send(o.topic, o.value, key=o.key) for o in outputs]
-            if pending:
-                await asyncio.gather(*pending)
+            txn = self._open.get(tid)
+            if txn is None or txn.producer is not producer:
+                # A new producer (after a rebalance): what the old one had open was aborted.
+                txn = self._open[tid] = _OpenTransaction(producer)
+            send = producer.send
+            pending = txn.pending
+            for out in outputs:
+                pending.append(await send(out.topic, out.value, key=out.key))
+            txn.offsets[TopicPartition(topic, partition)] = events[-1].message.offset + 1
             for event in events:
                 event.ack()
-            next_offset = max(event.message.offset for event in events) + 1
-            await producer.send_offsets_to_transaction(
-                {TopicPartition(topic, partition): next_offset}, self.app.conf.id
-            )
-            await producer.commit_transaction()
-            self.committed[(topic, partition)] = next_offset
-            await producer.begin_transaction()
 
-    def _wrap_faust_commit(self) -> None:
-        if self._wrapped:
+    def _install(self) -> None:
+        """Route Faust's periodic transaction commit through :meth:`_commit_transactions`."""
+        if self._installed:
             return
         driver: Any = self.app.producer
         original = driver.commit_transactions
-        committed = self.committed
 
         async def commit_transactions(
             tid_to_offset_map: dict[str, dict[Any, int]],
             group_id: str,
             start_new_transaction: bool = True,
         ) -> None:
-            never_backwards = {
-                tid: {
+            committed = self.committed
+            # Each partition's transaction has its own producer and coordinator round trips:
+            # commit them side by side, so a batch waits for one commit, not for all in turn.
+            ours = [tid for tid in tid_to_offset_map if tid in self._open]
+            if ours:
+                await asyncio.gather(
+                    *(
+                        self._commit_transaction(tid, group_id, start_new_transaction)
+                        for tid in ours
+                    )
+                )
+            for tid, offsets in tid_to_offset_map.items():
+                if tid in self._open or tid in ours:
+                    continue
+                # Nothing sent since the last commit: only redelivered events were
+                # acknowledged. Faust's offsets for them must not move the partition back.
+                never_backwards = {
                     tp: max(offset, committed.get((tp.topic, tp.partition), -1))
                     for tp, offset in offsets.items()
                 }
-                for tid, offsets in tid_to_offset_map.items()
-            }
-            await original(never_backwards, group_id, start_new_transaction)
+                await original({tid: never_backwards}, group_id, start_new_transaction)
 
         driver.commit_transactions = commit_transactions
-        self._wrapped = True
+        self._installed = True
+
+    async def _commit_transaction(
+        self, tid: str, group_id: str, start_new_transaction: bool
+    ) -> None:
+        driver: Any = self.app.producer
+        async with driver._trn_locks[tid]:
+            txn = self._open.pop(tid, None)
+            producer = driver._transaction_producers.get(tid)
+            if txn is None or producer is None or txn.producer is not producer:
+                # Revoked since: the new owner's producer fenced this transaction.
+                return
+            try:
+                # aiokafka's commit_transaction does not flush: wait for every record of
+                # the transaction (ours and the tables' changelog writes) to be on the broker.
+                await producer.flush()
+                if txn.pending:
+                    await asyncio.gather(*txn.pending)
+                await producer.send_offsets_to_transaction(txn.offsets, group_id)
+                await producer.commit_transaction()
+            except (ProducerFenced, IllegalOperation) as exc:
+                log.warning("%s: transaction abandoned to the partition's new owner (%s)", tid, exc)
+                return
+            except Exception as exc:
+                # Outputs the broker refused: nothing of the transaction may commit. The
+                # worker stops; its partitions' events are decided again from the offsets
+                # committed before.
+                log.error("%s: transaction failed, stopping the worker: %s", tid, exc)
+                await self.app.crash(exc)
+                raise
+            for tp, offset in txn.offsets.items():
+                self.committed[(tp.topic, tp.partition)] = offset
+            if start_new_transaction:
+                await producer.begin_transaction()
+
+
+@dataclass
+class _OpenTransaction:
+    """Outputs sent in a transaction not committed yet, and the offsets they answer."""
+
+    producer: Any
+    pending: list[Any] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 class TransactionUnavailable(ClearanceError):
