@@ -200,7 +200,12 @@ class ApprovalsFlow:
             outputs.append(self._out(self.outcome_topic, self._outcomes, key, record, source))
         for principal_id, partition, grant in revoked:
             source = InputMessage("", partition, -1, None, None, now_ms)
-            principal: dict[str, Any] = {"id": principal_id, "type": "human", "roles": [], "on_behalf_of": None}
+            principal: dict[str, Any] = {
+                "id": principal_id,
+                "type": "human",
+                "roles": [],
+                "on_behalf_of": None,
+            }
             state = self.gate.books(principal_id, partition).escalations.get(grant.escalation_id)
             if state is not None:
                 principal = state.principal

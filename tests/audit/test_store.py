@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clearance.audit import (
+    MIGRATIONS,
     AuditStoreError,
     acquire_store_lock,
     applied_versions,
