@@ -371,19 +371,24 @@ def test_approve_allows_with_a_grant_the_grant_is_used_then_revoked_at_expiry(se
     later = setup.decision(setup.act(principal, "infra.deploy", deploy))
     assert later["effect"] == "escalate" and later["grant_id"] is None
 
-    # The analyst's question: who approved this deploy, under which rules?
+    # The analyst's question, as the README asks it: who approved this, under which rules?
     rows = setup.sql_eventually(
-        f"""SELECT d.effect AS effect, d.rule_ids AS rules, d.approvers AS approvers,
-                   a.approver_roles AS roles, a.reviewer_reason AS why, a.signer AS signer,
-                   d.grant_expires_at IS NOT NULL AS has_expiry
+        f"""SELECT d.event_id, d.principal_id, d.action, d.resource_id, d.effect,
+                   d.rule_ids, d.policy_version, d.grant_id, d.grant_expires_at,
+                   a.approver_id, a.approver_roles, a.reviewer_reason, a.signer, a.recorded_at
             FROM clearance.decisions AS d FINAL
-            JOIN clearance.approvals AS a FINAL ON a.decision_id = d.decision_id
-            WHERE d.event_id = '{escalated["event_id"]}' AND d.effect = 'allow'""",
+            JOIN clearance.approvals AS a FINAL
+              ON a.escalation_id = d.escalation_id AND a.accepted AND a.verdict = 'approve'
+            WHERE d.action = 'infra.deploy' AND d.event_kind = 'approval' AND d.effect = 'allow'
+              AND d.event_id = '{escalated["event_id"]}'
+            ORDER BY d.decided_at DESC""",
         lambda rows: len(rows) == 1,
     )
-    assert rows[0]["approvers"] == ["user:bob"] and rows[0]["rules"] == ["test.deploy.window"]
-    assert rows[0]["roles"] == ["data-steward", "sre"] and rows[0]["signer"] == "reviewer-api"
-    assert rows[0]["has_expiry"] in (1, True)
+    row = rows[0]
+    assert (row["approver_id"], row["rule_ids"]) == ("user:bob", ["test.deploy.window"])
+    assert row["approver_roles"] == ["data-steward", "sre"] and row["signer"] == "reviewer-api"
+    assert row["grant_id"] == allowed["grant_id"] and row["grant_expires_at"]
+    assert row["reviewer_reason"] == "checked the ticket"
 
 
 def test_one_time_grant_is_consumed_by_the_first_event(setup: Setup) -> None:
