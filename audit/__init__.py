@@ -29,14 +29,17 @@ from clearance.audit._lock import (
 from clearance.audit._query import query
 from clearance.audit._readonly import QueryResult, check_read_only, run_read_only
 from clearance.audit._rows import (
+    APPROVAL_COLUMNS,
     DEAD_LETTER_COLUMNS,
     DECISION_COLUMNS,
+    approval_row,
     dead_letter_id,
     dead_letter_row,
     decision_row,
     undecodable_letter,
 )
 from clearance.audit._schema import (
+    APPROVALS_TABLE,
     DATABASE,
     DEAD_LETTERS_TABLE,
     DECISIONS_FINAL_VIEW,
@@ -52,6 +55,8 @@ from clearance.audit._writer import AuditWriter
 from clearance.audit.sink import AuditSink, SinkStatus
 
 __all__ = [
+    "APPROVALS_TABLE",
+    "APPROVAL_COLUMNS",
     "DATABASE",
     "DEAD_LETTERS_TABLE",
     "DEAD_LETTER_COLUMNS",
@@ -77,6 +82,7 @@ __all__ = [
     "StoreLock",
     "acquire_store_lock",
     "applied_versions",
+    "approval_row",
     "build_batch",
     "check_read_only",
     "connect",

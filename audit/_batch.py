@@ -7,7 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from clearance.audit._rows import dead_letter_row, decision_row, undecodable_letter
+from clearance.audit._rows import (
+    approval_row,
+    dead_letter_row,
+    decision_row,
+    undecodable_letter,
+)
 
 __all__ = ["AuditBatch", "Decoder", "KafkaMessage", "build_batch"]
 
@@ -47,6 +52,7 @@ class AuditBatch:
 
     decision_rows: list[tuple[Any, ...]] = field(default_factory=list)
     dead_letter_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    approval_rows: list[tuple[Any, ...]] = field(default_factory=list)
     #: (topic, partition) -> (first offset, last offset) seen in this batch
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     undecodable: int = 0
@@ -54,7 +60,7 @@ class AuditBatch:
     @property
     def message_count(self) -> int:
         """Messages covered (each gave exactly one row)."""
-        return len(self.decision_rows) + len(self.dead_letter_rows)
+        return len(self.decision_rows) + len(self.dead_letter_rows) + len(self.approval_rows)
 
     def dedup_token(self) -> str:
         """Name this batch by its offset ranges: a replay of the same messages has the same name."""
@@ -81,6 +87,8 @@ def build_batch(
     decisions_topic: str,
     decision_codec: Decoder,
     dead_letter_codec: Decoder,
+    approvals_topic: str | None = None,
+    approval_codec: Decoder | None = None,
 ) -> AuditBatch:
     """Decode messages into rows; every message yields exactly one row.
 
@@ -92,6 +100,8 @@ def build_batch(
         Messages from this topic are decisions; any other topic carries dead letters.
     decision_codec, dead_letter_codec
         Decoders for the two record kinds.
+    approvals_topic, approval_codec
+        Messages from this topic are approval outcomes, decoded with ``approval_codec``.
 
     Returns
     -------
@@ -107,18 +117,25 @@ def build_batch(
         offset = message.offset() or 0
         value = _as_bytes(message.value())
         is_decision = topic == decisions_topic
+        is_approval = approval_codec is not None and topic == approvals_topic
         codec = decision_codec if is_decision else dead_letter_codec
         try:
             if value is None:
                 raise _Tombstone()
-            record = codec.decode(value)
-            if is_decision:
+            if is_approval and approval_codec is not None:
+                outcome = approval_codec.decode(value)
+                batch.approval_rows.append(approval_row(outcome, partition, offset))
+            elif is_decision:
+                record = codec.decode(value)
                 batch.decision_rows.append(decision_row(record, partition, offset))
             else:
+                record = codec.decode(value)
                 batch.dead_letter_rows.append(dead_letter_row(record, topic, partition, offset))
         except Exception as exc:  # every failure becomes a recorded dead letter
             batch.undecodable += 1
-            kind = "decision" if is_decision else "dead letter"
+            kind = (
+                "decision" if is_decision else "approval outcome" if is_approval else "dead letter"
+            )
             code = getattr(exc, "reason_code", None) or "undecodable"
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             logger.warning(

@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
+    "APPROVAL_COLUMNS",
     "DEAD_LETTER_COLUMNS",
     "DECISION_COLUMNS",
+    "approval_row",
     "dead_letter_id",
     "dead_letter_row",
     "decision_row",
@@ -71,6 +73,45 @@ DEAD_LETTER_COLUMNS: tuple[str, ...] = (
     "letter_partition",
     "letter_offset",
 )
+
+APPROVAL_COLUMNS: tuple[str, ...] = (
+    "outcome_id",
+    "recorded_at",
+    "kind",
+    "approval_id",
+    "escalation_id",
+    "principal_id",
+    "verdict",
+    "approver_id",
+    "approver_type",
+    "approver_roles",
+    "approver_on_behalf_of",
+    "reviewer_reason",
+    "accepted",
+    "reason_code",
+    "reason",
+    "status",
+    "decided",
+    "approvers",
+    "deniers",
+    "signer",
+    "purpose",
+    "event_id",
+    "action",
+    "resource_id",
+    "rule_ids",
+    "policy_version",
+    "decision_id",
+    "grant_id",
+    "grant_expires_at",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+    "outcome_partition",
+    "outcome_offset",
+)
+_APPROVAL_TIMES = frozenset({"recorded_at", "grant_expires_at"})
+_APPROVAL_LISTS = frozenset({"approver_roles", "approvers", "deniers", "rule_ids"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
@@ -225,3 +266,25 @@ def undecodable_letter(
         "value": value,
         "value_size": len(value) if value is not None else 0,
     }
+
+
+def approval_row(record: Mapping[str, Any], partition: int, offset: int) -> tuple[Any, ...]:
+    """Return the ``clearance.approvals`` row of one decoded ApprovalOutcome.
+
+    Parameters
+    ----------
+    record
+        An ApprovalOutcome record (``schemas/ApprovalOutcome.avsc``).
+    partition, offset
+        Where the sink read it on the approval-outcomes topic.
+    """
+    values = {**record, "outcome_partition": partition, "outcome_offset": offset}
+    row = []
+    for column in APPROVAL_COLUMNS:
+        value = values.get(column)
+        if column in _APPROVAL_TIMES:
+            value = None if value is None else _millis(value)
+        elif column in _APPROVAL_LISTS:
+            value = list(value or [])
+        row.append(value)
+    return tuple(row)

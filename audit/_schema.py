@@ -16,6 +16,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from clearance.audit._errors import AuditStoreError
 
 __all__ = [
+    "APPROVALS_TABLE",
     "DATABASE",
     "DEAD_LETTERS_TABLE",
     "DECISIONS_FINAL_VIEW",
@@ -33,6 +34,7 @@ DATABASE = "clearance"
 DECISIONS_TABLE = f"{DATABASE}.decisions"
 DECISIONS_FINAL_VIEW = f"{DATABASE}.decisions_final"
 DEAD_LETTERS_TABLE = f"{DATABASE}.dead_letters"
+APPROVALS_TABLE = f"{DATABASE}.approvals"
 MIGRATIONS_TABLE = f"{DATABASE}.schema_migrations"
 
 # Insert-time deduplication keeps the hashes (or tokens) of the last N inserted blocks per
@@ -135,6 +137,55 @@ SETTINGS non_replicated_deduplication_window = {_DEDUP_WINDOW}
 # letter_* columns say where the sink read the letter (the dead-letter topic, or the
 # decisions topic for a decision message the sink itself could not decode).
 
+_APPROVALS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {APPROVALS_TABLE}
+(
+    outcome_id            String,
+    recorded_at           DateTime64(3, 'UTC'),
+    kind                  LowCardinality(String),
+    approval_id           String,
+    escalation_id         String,
+    principal_id          String,
+    verdict               LowCardinality(String),
+    approver_id           String,
+    approver_type         LowCardinality(String),
+    approver_roles        Array(String),
+    approver_on_behalf_of Nullable(String),
+    reviewer_reason       String,
+    accepted              Bool,
+    reason_code           LowCardinality(String),
+    reason                String,
+    status                Nullable(String),
+    decided               Bool,
+    approvers             Array(String),
+    deniers               Array(String),
+    signer                Nullable(String),
+    purpose               Nullable(String),
+    event_id              Nullable(String),
+    action                Nullable(String),
+    resource_id           Nullable(String),
+    rule_ids              Array(String),
+    policy_version        String,
+    decision_id           Nullable(String),
+    grant_id              Nullable(String),
+    grant_expires_at      Nullable(DateTime64(3, 'UTC')),
+    source_topic          LowCardinality(String),
+    source_partition      Int32,
+    source_offset         Int64,
+    outcome_partition     Int32,
+    outcome_offset        Int64,
+    stored_at             DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX idx_recorded_at recorded_at TYPE minmax GRANULARITY 1,
+    INDEX idx_decision_id decision_id TYPE bloom_filter(0.01) GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree(recorded_at)
+ORDER BY (escalation_id, outcome_id)
+SETTINGS non_replicated_deduplication_window = {_DEDUP_WINDOW}
+"""
+# Every reviewer verdict (counted or rejected, with its reason) and every timeout. The
+# outcome id comes from the approval message's coordinates, so a redelivered message
+# collapses into its row while a replayed verdict (a new message) keeps a row of its own.
+
 _MIGRATIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}
 (
@@ -153,6 +204,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "decisions, decisions_final and dead_letters",
         (_DECISIONS_DDL, _DECISIONS_FINAL_DDL, _DEAD_LETTERS_DDL),
     ),
+    Migration(2, "approvals: every verdict and timeout with its reason", (_APPROVALS_DDL,)),
 )
 
 

@@ -16,8 +16,8 @@ from clickhouse_connect.driver.exceptions import (
 )
 
 from clearance.audit._errors import AuditStoreError
-from clearance.audit._rows import DEAD_LETTER_COLUMNS, DECISION_COLUMNS
-from clearance.audit._schema import DEAD_LETTERS_TABLE, DECISIONS_TABLE
+from clearance.audit._rows import APPROVAL_COLUMNS, DEAD_LETTER_COLUMNS, DECISION_COLUMNS
+from clearance.audit._schema import APPROVALS_TABLE, DEAD_LETTERS_TABLE, DECISIONS_TABLE
 
 __all__ = ["FATAL_ERROR_CODES", "AuditWriter", "store_error"]
 
@@ -125,6 +125,10 @@ class AuditWriter:
     def write_dead_letters(self, rows: Sequence[tuple[Any, ...]], dedup_token: str) -> int:
         """Insert dead-letter rows (from :func:`dead_letter_row`); see :meth:`write_decisions`."""
         return self._write(DEAD_LETTERS_TABLE, DEAD_LETTER_COLUMNS, rows, dedup_token)
+
+    def write_approvals(self, rows: Sequence[tuple[Any, ...]], dedup_token: str) -> int:
+        """Insert approval-outcome rows (from :func:`approval_row`); see :meth:`write_decisions`."""
+        return self._write(APPROVALS_TABLE, APPROVAL_COLUMNS, rows, dedup_token)
 
     def _write(
         self,

@@ -68,6 +68,12 @@ def _default_codecs(max_message_bytes: int) -> tuple[Decoder, Decoder]:
     )
 
 
+def _approval_codec(max_message_bytes: int) -> Decoder:
+    from clearance.schemas.codec import Codec
+
+    return Codec("ApprovalOutcome", max_message_bytes=max_message_bytes)
+
+
 class AuditSink:
     """Consume ``<prefix>decisions`` and ``<prefix>dead-letter`` into the audit store.
 
@@ -89,6 +95,9 @@ class AuditSink:
         Set it to stop :meth:`run` after the current batch; a new Event when None.
     decision_codec, dead_letter_codec
         Decoders; ``clearance.schemas.codec.Codec("Decision")`` / ``("DeadLetter")`` when None.
+    approval_codec
+        Decoder of ``<prefix>approval-outcomes`` (``Codec("ApprovalOutcome")`` when None and
+        the default codecs are used; with custom codecs and None, that topic is not read).
     max_message_bytes
         The default codecs' limit; a larger message is recorded as an ``oversized`` dead letter.
     consumer_config
@@ -114,6 +123,7 @@ class AuditSink:
         stop_event: threading.Event | None = None,
         decision_codec: Decoder | None = None,
         dead_letter_codec: Decoder | None = None,
+        approval_codec: Decoder | None = None,
         max_message_bytes: int = 1_048_576,
         consumer_config: Mapping[str, Any] | None = None,
         consumer_factory: Callable[[dict[str, Any]], Consumer] | None = None,
@@ -125,6 +135,7 @@ class AuditSink:
             raise ValueError("batch_max_rows and batch_max_wait_ms must be at least 1")
         self.decisions_topic = f"{topic_prefix}decisions"
         self.dead_letter_topic = f"{topic_prefix}dead-letter"
+        self.approvals_topic = f"{topic_prefix}approval-outcomes"
         self.group_id = group_id
         self.batch_max_rows = batch_max_rows
         self.batch_max_wait_s = batch_max_wait_ms / 1000
@@ -138,6 +149,7 @@ class AuditSink:
             if decision_codec is not None and dead_letter_codec is not None
             else None
         )
+        self._approval_codec = approval_codec
         self._max_message_bytes = max_message_bytes
         self._consumer_factory = consumer_factory or Consumer
         self._migrate = migrate_store
@@ -220,6 +232,12 @@ class AuditSink:
             When the store cannot be opened or migrated.
         """
         decision_codec, dead_letter_codec = self._codecs or _default_codecs(self._max_message_bytes)
+        approval_codec = self._approval_codec
+        if approval_codec is None and self._codecs is None:
+            approval_codec = _approval_codec(self._max_message_bytes)
+        topics = [self.decisions_topic, self.dead_letter_topic]
+        if approval_codec is not None:
+            topics.append(self.approvals_topic)
         owns_client = self._client is None
         client = self._client if self._client is not None else connect(str(self._dsn))
         try:
@@ -230,13 +248,8 @@ class AuditSink:
             with self._lock:
                 self._running = True
             try:
-                consumer.subscribe([self.decisions_topic, self.dead_letter_topic])
-                logger.info(
-                    "audit sink consuming %s and %s as group %s",
-                    self.decisions_topic,
-                    self.dead_letter_topic,
-                    self.group_id,
-                )
+                consumer.subscribe(topics)
+                logger.info("audit sink consuming %s as group %s", ", ".join(topics), self.group_id)
                 while not self.stop_event.is_set():
                     messages = self._collect(consumer)
                     if not messages:
@@ -246,6 +259,8 @@ class AuditSink:
                         decisions_topic=self.decisions_topic,
                         decision_codec=decision_codec,
                         dead_letter_codec=dead_letter_codec,
+                        approvals_topic=self.approvals_topic,
+                        approval_codec=approval_codec,
                     )
                     if not self._write(consumer, writer, batch):
                         break  # stopped while the store was failing: nothing committed
@@ -301,6 +316,7 @@ class AuditSink:
             try:
                 writer.write_decisions(batch.decision_rows, token)
                 writer.write_dead_letters(batch.dead_letter_rows, token)
+                writer.write_approvals(batch.approval_rows, token)
                 break
             except AuditStoreError as exc:
                 self._note_failure(str(exc))

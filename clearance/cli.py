@@ -203,6 +203,131 @@ def policy_lint(path: str | None) -> None:
     sys.exit(1 if errors else 0)
 
 
+# -- approvals ---------------------------------------------------------------------------------
+
+
+def _reviewer_call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    from clearance.reviewer_client import ReviewerApiError, call_reviewer_api
+
+    status, answer = call_reviewer_api(_settings(), method, path, body)
+    if status in (200, 202):
+        return answer
+    outcome = answer.get("outcome") or {}
+    why = outcome.get("reason") or answer.get("error") or f"HTTP {status}"
+    code = outcome.get("reason_code") or answer.get("code")
+    raise ReviewerApiError(f"{why} ({code})" if code else why)
+
+
+@main.group()
+def escalations() -> None:
+    """Escalated actions waiting for review (through the worker's reviewer API)."""
+
+
+@escalations.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
+@user_errors
+def escalations_list(as_json: bool) -> None:
+    """The open escalations you may decide, soonest to expire first."""
+    answer = _reviewer_call("GET", "escalations")
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    for item in answer["escalations"]:
+        resource = item["resource"]
+        click.echo(
+            f"{item['escalation_id']}  {item['principal']['id']}  {item['action']}  "
+            f"{resource['type']}:{resource['id']} ({resource['environment']})  "
+            f"rules={','.join(item['rule_ids'])}  approvals={len(item['approvers'])}/"
+            f"{item['quorum']}  expires_at={item['expires_at']}"
+        )
+    click.echo(f"{len(answer['escalations'])} open for {answer['reviewer']}")
+
+
+@escalations.command("show")
+@click.argument("escalation_id")
+@user_errors
+def escalations_show(escalation_id: str) -> None:
+    """One escalation: who, what, where, why, and whether you may decide it."""
+    click.echo(json.dumps(_reviewer_call("GET", f"escalations/{escalation_id}"), indent=2))
+
+
+def _verdict(escalation_id: str, verdict: str, reason: str, grant_seconds: int | None) -> None:
+    body: dict[str, Any] = {"reason": reason}
+    if grant_seconds is not None:
+        body["grant_seconds"] = grant_seconds
+    answer = _reviewer_call("POST", f"escalations/{escalation_id}/{verdict}", body)
+    outcome = answer.get("outcome")
+    if outcome is None:
+        click.echo(f"approval {answer['approval_id']} submitted; its outcome is not known yet")
+        return
+    click.echo(f"{outcome['reason']} (status {outcome['status']})")
+    if outcome.get("grant_id"):
+        click.echo(f"grant {outcome['grant_id']} expires at {outcome['grant_expires_at']}")
+
+
+@main.command()
+@click.argument("escalation_id")
+@click.option("--reason", required=True, help="Why you approve; recorded in the audit trail.")
+@click.option("--grant-seconds", type=click.IntRange(min=1), help="Shorten the grant to this.")
+@user_errors
+def approve(escalation_id: str, reason: str, grant_seconds: int | None) -> None:
+    """Approve an escalation as the reviewer of CLEARANCE_REVIEWER_TOKEN."""
+    _verdict(escalation_id, "approve", reason, grant_seconds)
+
+
+@main.command()
+@click.argument("escalation_id")
+@click.option("--reason", required=True, help="Why you deny; recorded in the audit trail.")
+@user_errors
+def deny(escalation_id: str, reason: str) -> None:
+    """Deny an escalation as the reviewer of CLEARANCE_REVIEWER_TOKEN."""
+    _verdict(escalation_id, "deny", reason, None)
+
+
+@main.group()
+def keys() -> None:
+    """Ed25519 keys that sign approvals."""
+
+
+@keys.command("generate")
+@click.option("--kid", required=True, help="Key id; the public key file is named after it.")
+@click.option("--out", "out_dir", default=".", show_default=True, help="Directory to write to.")
+@user_errors
+def keys_generate(kid: str, out_dir: str) -> None:
+    """Write KID.private.pem (the signer's, mode 0600) and KID.pem (the workers' keyring)."""
+    from clearance.approvals import generate_keypair
+
+    pair = generate_keypair(kid)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    private = out / f"{kid}.private.pem"
+    if private.exists():
+        raise ClearanceError(f"{private} exists. Fix: choose another --kid or --out")
+    private.touch(mode=0o600)
+    private.write_text(pair.private_pem())
+    (out / f"{kid}.pem").write_text(pair.public_pem())
+    click.echo(f"CLEARANCE_APPROVAL_SIGNING_KEY={private}\nCLEARANCE_APPROVAL_KEYS={out / kid}.pem")
+
+
+@main.group()
+def reviewers() -> None:
+    """Reviewers of the HTTP API."""
+
+
+@reviewers.command("token")
+@click.argument("reviewer_id")
+@click.option("--role", "roles", multiple=True, required=True, help="A role (repeatable).")
+@click.option("--slack-user-id", help="Their Slack user id, for the approve/deny buttons.")
+@user_errors
+def reviewers_token(reviewer_id: str, roles: tuple[str, ...], slack_user_id: str | None) -> None:
+    """Make a bearer token; print it once, and the reviewers-file entry (hash only)."""
+    from clearance.approvals import new_token, reviewer_entry
+
+    token = new_token()
+    click.echo(f"token (give it to {reviewer_id}; it is not stored): {token}")
+    click.echo(json.dumps(reviewer_entry(reviewer_id, roles, token, slack_user_id)))
+
+
 # -- demo and settings -------------------------------------------------------------------------
 
 

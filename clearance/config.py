@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clearance.errors import ConfigError
@@ -104,6 +104,54 @@ class Settings(BaseSettings):
     )
     web_host: str = Field("127.0.0.1", description="Address of the worker's HTTP server.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
+    approval_keys: str = Field(
+        "",
+        description="Public keys of the services that sign approvals: comma-separated files "
+        "(PEM, kid = file name; JWK or JWK Set JSON) or an inline JWK Set. Unsigned or "
+        "badly signed approvals are rejected.",
+    )
+    approval_signing_key: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM or JWK) with which the worker's reviewer API "
+        "signs the verdicts it publishes; its API cannot approve without one.",
+    )
+    approval_signing_kid: str = Field(
+        "", description="Key id of APPROVAL_SIGNING_KEY; the file name without suffix if unset."
+    )
+    reviewers_file: Path | None = Field(
+        None,
+        description="Reviewers of the HTTP API: YAML/JSON `reviewers: [{id, roles, "
+        "token_sha256, slack_user_id?}]`.",
+    )
+    oidc_issuer: str = Field("", description="OIDC issuer whose ID tokens authenticate reviewers.")
+    oidc_audience: str = Field("", description="Expected audience of those ID tokens.")
+    oidc_jwks_url: str = Field("", description="JWKS URL of the OIDC issuer.")
+    oidc_roles_claim: str = Field("roles", description="Claim holding a reviewer's roles.")
+    escalation_timeout_effect: Literal["deny", "allow"] = Field(
+        "deny", description="Effect of the decision closing an escalation undecided in time."
+    )
+    one_time_grant_seconds: int = Field(
+        300, ge=1, description="How long a one-time grant stays usable after the approval."
+    )
+    approvals_tick_ms: int = Field(
+        1000,
+        ge=50,
+        le=60_000,
+        description="How often the worker closes timed-out escalations and revokes expired grants.",
+    )
+    slack_webhook_url: str = Field(
+        "", description="Slack incoming-webhook URL for new escalations; none sent if unset."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Slack signing secret; enables /clearance/slack/interactions."
+    )
+    reviewer_token: SecretStr | None = Field(
+        None, description="Bearer token `clearance escalations/approve/deny` send to the worker."
+    )
+    worker_url: str = Field(
+        "",
+        description="Worker HTTP API for the reviewer commands; http://WEB_HOST:WEB_PORT if unset.",
+    )
     log_level: Literal["debug", "info", "warn", "error"] = Field(
         "info", description="Worker log level."
     )
@@ -131,6 +179,18 @@ class Settings(BaseSettings):
             raise ValueError("no such file or directory")
         return value
 
+    @field_validator("approval_signing_key", "reviewers_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file")
+        return value
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the worker's HTTP API, for the reviewer commands."""
+        return (self.worker_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
     @property
     def audit_dsn(self) -> str:
         """The audit store DSN, with the embedded default filled in."""
@@ -147,6 +207,8 @@ _FIXES = {
     "kafka_bootstrap": "set it to host:port, for example 127.0.0.1:9092",
     "clickhouse_dsn": "use chdb:///absolute/path for the embedded store or "
     "http://user:password@host:8123 for a server",
+    "approval_signing_key": "point it at the private key `clearance keys generate` wrote",
+    "reviewers_file": "point it at a reviewers YAML file (see approvals/README.md)",
     "policy_path": "point it at a policy pack directory or YAML file, or unset it for the "
     "default pack",
 }

@@ -24,6 +24,7 @@ from clearance.config import Settings
 from clearance.errors import ClearanceError
 from clearance.rules import CompiledPolicy
 
+from .approvals_flow import approval_gate, install_approvals
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
 from .risk import AccessRisk
 
@@ -304,8 +305,17 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         partitions=settings.topic_partitions,
     )
     risk = _access_risk(app, settings) if settings.detectors == "access" else None
-    decider = Decider(policy, topics, settings.output_format, settings.max_message_bytes, risk=risk)
+    approvals = approval_gate(app, settings)
+    decider = Decider(
+        policy,
+        topics,
+        settings.output_format,
+        settings.max_message_bytes,
+        risk=risk,
+        approvals=approvals,
+    )
     emitter = Emitter(app)
+    install_approvals(app, settings, approvals, decider, emitter)
     stats = WorkerStats()
     app.clearance_stats = stats  # type: ignore[attr-defined]
     app.clearance_decider = decider  # type: ignore[attr-defined]

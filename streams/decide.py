@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from clearance.rules import CompiledPolicy, Verdict
 from clearance.schemas import Codec, DecodeError
 
+from .approval_state import ApprovalState
 from .risk import AccessRisk, RiskAssessment
 
 __all__ = ["Decider", "InputMessage", "OutputMessage", "TopicNames", "decision_id_for"]
@@ -85,6 +86,10 @@ class Decider:
         Larger inputs are dead-lettered as oversized.
     risk:
         Unusual-access scoring; ``None`` runs the rules without detectors.
+    approvals:
+        Escalations and grants: an escalated event that a live grant covers is allowed
+        citing it, break-glass is allowed and opens a review, any other opens an escalation.
+        ``None`` only publishes escalations.
     """
 
     def __init__(
@@ -94,9 +99,11 @@ class Decider:
         output_format: str = "avro",
         max_message_bytes: int = 1_048_576,
         risk: AccessRisk | None = None,
+        approvals: ApprovalState | None = None,
     ) -> None:
         self.policy = policy
         self.risk = risk
+        self.approvals = approvals
         self.topics = topics
         self.output_format = output_format
         self.max_message_bytes = max_message_bytes
@@ -142,6 +149,11 @@ class Decider:
         now_ms: int,
     ) -> list[OutputMessage]:
         decision = self.decision_record(event, verdict, source, now_ms, risk)
+        escalation = None
+        if verdict.effect == "escalate":
+            escalation = self.escalation_record(event, decision, verdict)
+            if self.approvals is not None:
+                escalation = self._resolve(event, verdict, decision, escalation, source, now_ms)
         key = event["principal"]["id"].encode()
         fmt = self.output_format
         outputs = [
@@ -162,8 +174,7 @@ class Decider:
                     source,
                 )
             )
-        elif verdict.effect == "escalate":
-            escalation = self.escalation_record(event, decision, verdict)
+        elif escalation is not None:
             outputs.append(
                 OutputMessage(
                     self.topics.escalations,
@@ -173,6 +184,53 @@ class Decider:
                 )
             )
         return outputs
+
+    def _resolve(
+        self,
+        event: dict[str, Any],
+        verdict: Verdict,
+        decision: dict[str, Any],
+        escalation: dict[str, Any],
+        source: InputMessage,
+        now_ms: int,
+    ) -> dict[str, Any] | None:
+        """Apply a live grant or break-glass to ``decision``; the escalation to publish."""
+        assert self.approvals is not None
+        resolved = self.approvals.escalated(
+            event, escalation, verdict.approval, source.partition, now_ms
+        )
+        if resolved.how == "open":
+            return escalation
+        decision["effect"] = "allow"
+        if resolved.grant is not None:
+            grant = resolved.grant
+            decision.update(
+                escalation_id=grant.escalation_id,
+                approvers=list(grant.approvers),
+                grant_id=grant.grant_id,
+                grant_expires_at=grant.expires_at,
+            )
+            decision["reasons"] = [
+                *decision["reasons"],
+                f"allowed by {grant.kind} grant {grant.grant_id} (escalation "
+                f"{grant.escalation_id}, approved by {', '.join(grant.approvers)})",
+            ]
+            return None
+        review = resolved.review
+        assert review is not None
+        decision["escalation_id"] = review.escalation_id
+        decision["reasons"] = [resolved.reason, *decision["reasons"]]
+        return {
+            **escalation,
+            "escalation_id": review.escalation_id,
+            "opened_at": review.opened_at,
+            "expires_at": review.expires_at,
+            "approver_roles": list(review.approver_roles),
+            "quorum": 1,
+            "deny_quorum": 1,
+            "reasons": [resolved.reason, *escalation["reasons"]],
+            "context": {**escalation["context"], "purpose": review.purpose},
+        }
 
     def decision_record(
         self,

@@ -46,6 +46,7 @@ def clearance_topics(
         "decisions",
         "revocations",
         "escalations",
+        "approval-outcomes",
         "dead-letter",
     ]
     specs = []

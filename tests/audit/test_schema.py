@@ -45,6 +45,7 @@ def test_the_tables_and_the_view_exist(client: Client) -> None:
         "decisions",
         "decisions_final",
         "dead_letters",
+        "approvals",
         "schema_migrations",
     }
 

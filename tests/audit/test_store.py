@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clearance.audit import (
+    MIGRATIONS,
     AuditStoreError,
     acquire_store_lock,
     applied_versions,
@@ -19,7 +20,7 @@ def test_an_embedded_store_is_held_migrated_and_served(store_dsn: str) -> None:
     store = embedded_store_path(store_dsn)
     assert store is not None
     with open_audit_store(store_dsn, command="worker-under-test") as opened:
-        assert applied_versions(opened.client) == {1}
+        assert applied_versions(opened.client) == {m.version for m in MIGRATIONS}
         holder = store_holder(store)
         assert holder is not None
         assert holder.command == "worker-under-test"

@@ -1,0 +1,265 @@
+"""Approvals on the stream: each principal's escalations and grants, by input partition.
+
+:class:`ApprovalState` is the decider's narrow collaborator for escalated events and the
+state the approvals agent and its timer work on. It knows nothing of Faust: the app hands it
+``load`` / ``save`` callables backed by a changelog-backed table keyed by principal (as
+:mod:`~clearance.streams.risk` does), so a worker that takes over a partition takes over
+its escalations and grants. Every change is saved at once: escalations are rare next to
+ordinary events, and a grant must survive the batch that issued it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from clearance.approvals import (
+    ApprovalOutcome,
+    EscalationBook,
+    EscalationState,
+    ExpiryOutcome,
+    Grant,
+    GrantBook,
+    Keyring,
+    TimeoutEffect,
+    break_glass,
+)
+from clearance.rules import ApprovalRequirement
+
+__all__ = ["ApprovalState", "Escalated", "PrincipalBooks"]
+
+Load = Callable[[str], Any]
+Save = Callable[[str, Any], None]
+
+CLOSED_RETENTION_MS = 24 * 3600 * 1000
+"""How long a closed escalation is kept so a replayed verdict is still named a replay."""
+
+
+@dataclass(slots=True)
+class PrincipalBooks:
+    """One principal's escalations and grants, and the input partition they live in."""
+
+    partition: int
+    escalations: EscalationBook
+    grants: GrantBook
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "partition": self.partition,
+            "escalations": self.escalations.to_dict(),
+            "grants": self.grants.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PrincipalBooks:
+        return cls(
+            int(data["partition"]),
+            EscalationBook.from_dict(data.get("escalations")),
+            GrantBook.from_dict(data.get("grants")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """What became of an escalated event.
+
+    ``how`` is ``grant`` (a live grant covers it: allow, citing ``grant``), ``break_glass``
+    (allow now, flagged with ``reason``; ``review`` is the after-the-fact review just
+    opened) or ``open`` (it waits for reviewers).
+    """
+
+    how: Literal["grant", "break_glass", "open"]
+    grant: Grant | None = None
+    review: EscalationState | None = None
+    reason: str = ""
+
+
+class ApprovalState:
+    """Escalations and grants of the principals of this worker's partitions.
+
+    Parameters
+    ----------
+    keyring
+        Public keys of the services allowed to sign approvals.
+    load
+        ``load(principal_id) -> dict | None``: stored state, for principals not in memory.
+    save
+        ``save(principal_id, state)``: persist a principal's changed state.
+    one_time_seconds
+        How long a one-time grant stays usable.
+    timeout_effect
+        Effect of the decision closing an escalation nobody decided in time.
+    """
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        load: Load | None = None,
+        save: Save | None = None,
+        *,
+        one_time_seconds: int = 300,
+        timeout_effect: TimeoutEffect = "deny",
+    ) -> None:
+        self.keyring = keyring
+        self._load = load or (lambda key: None)
+        self._save = save or (lambda key, state: None)
+        self.one_time_seconds = one_time_seconds
+        self.timeout_effect: TimeoutEffect = timeout_effect
+        self._books: dict[str, PrincipalBooks] = {}
+        #: Called with the Escalation record of every escalation opened (notifications).
+        self.on_open: Callable[[Mapping[str, Any]], None] = lambda record: None
+
+    def books(self, principal_id: str, partition: int) -> PrincipalBooks:
+        """The principal's books (loaded, or new and empty)."""
+        books = self._stored(principal_id)
+        if books is None:
+            books = self._books[principal_id] = PrincipalBooks(
+                partition, EscalationBook(), GrantBook()
+            )
+        return books
+
+    def _stored(self, principal_id: str) -> PrincipalBooks | None:
+        books = self._books.get(principal_id)
+        if books is None:
+            data = self._load(principal_id)
+            if not data:
+                return None
+            books = self._books[principal_id] = PrincipalBooks.from_dict(data)
+        return books
+
+    def save(self, principal_id: str) -> None:
+        """Persist one principal's books."""
+        self._save(principal_id, self._books[principal_id].to_dict())
+
+    # -- the decider's side ------------------------------------------------------------------
+
+    def escalated(
+        self,
+        event: Mapping[str, Any],
+        escalation: Mapping[str, Any],
+        requirement: ApprovalRequirement | None,
+        partition: int,
+        now_ms: int,
+    ) -> Escalated:
+        """Resolve an event the policy escalated: a live grant, break-glass, or a review.
+
+        A grant is spent here when it is single-use; the escalation opened otherwise is
+        published by the decider (its record is ``escalation``).
+        """
+        principal_id = event["principal"]["id"]
+        books = self.books(principal_id, partition)
+        grant = books.grants.find(event, now_ms)
+        if grant is not None:
+            grant = books.grants.consume(grant.grant_id, event["event_id"])
+            self.save(principal_id)
+            return Escalated("grant", grant=grant)
+        emergency = break_glass(escalation, requirement, now_ms)
+        if emergency.allowed and emergency.review is not None:
+            review = emergency.review
+            books.escalations.open(review)
+            self.save(principal_id)
+            self.on_open(
+                {
+                    **escalation,
+                    "escalation_id": review.escalation_id,
+                    "opened_at": review.opened_at,
+                    "expires_at": review.expires_at,
+                    "reasons": [emergency.reason, *escalation.get("reasons", [])],
+                }
+            )
+            return Escalated("break_glass", review=emergency.review, reason=emergency.reason)
+        books.escalations.open(
+            EscalationState.open(escalation, requirement, one_time_seconds=self.one_time_seconds)
+        )
+        self.save(principal_id)
+        self.on_open(escalation)
+        return Escalated("open")
+
+    # -- the approvals agent's side ----------------------------------------------------------
+
+    def apply(
+        self, principal_id: str, partition: int, approval: Mapping[str, Any], now_ms: int
+    ) -> tuple[ApprovalOutcome, EscalationState | None, Grant | None]:
+        """Check and count one verdict; issue the grant when it approved the escalation.
+
+        Returns the outcome, the escalation it named (``None`` when unknown) and the grant
+        issued by this verdict (``None`` unless it closed an approval as approved).
+        """
+        books = self.books(principal_id, partition)
+        outcome = books.escalations.apply(approval, now_ms, self.keyring)
+        escalation_id = approval.get("escalation_id") if isinstance(approval, Mapping) else None
+        state = books.escalations.get(escalation_id) if isinstance(escalation_id, str) else None
+        grant = None
+        if (
+            outcome.decided
+            and state is not None
+            and state.status == "approved"
+            and state.purpose == "approval"
+        ):
+            grant = books.grants.issue(state, now_ms)
+        if state is not None:
+            self.save(principal_id)
+        return outcome, state, grant
+
+    # -- the timer's side --------------------------------------------------------------------
+
+    def due(
+        self, principal_ids: Iterable[str], partitions: set[int], now_ms: int
+    ) -> tuple[list[tuple[EscalationState, ExpiryOutcome]], list[tuple[str, int, Grant]]]:
+        """Close escalations past their deadline and remove grants past their expiry.
+
+        Only principals of ``partitions`` (those this worker owns) are looked at. Returns
+        ``(expired escalations with their outcome, (principal, partition, grant) revoked)``.
+        """
+        expired: list[tuple[EscalationState, ExpiryOutcome]] = []
+        revoked: list[tuple[str, int, Grant]] = []
+        for principal_id in list(principal_ids):
+            stored = self._stored(principal_id)
+            if stored is None:
+                continue
+            if stored.partition not in partitions:
+                continue
+            changed = False
+            for outcome in stored.escalations.expire_due(now_ms, self.timeout_effect):
+                state = stored.escalations.get(outcome.escalation_id)
+                if state is not None:
+                    expired.append((state, outcome))
+                    changed = True
+            for grant in stored.grants.expired(now_ms):
+                stored.grants.revoke(grant.grant_id)
+                revoked.append((principal_id, stored.partition, grant))
+                changed = True
+            if stored.escalations.prune(now_ms, CLOSED_RETENTION_MS):
+                changed = True
+            if changed:
+                self.save(principal_id)
+        return expired, revoked
+
+    def pending(self, principal_ids: Iterable[str]) -> list[EscalationState]:
+        """Open escalations of these principals, soonest to expire first."""
+        found = []
+        for principal_id in principal_ids:
+            books = self._stored(principal_id)
+            if books is None:
+                continue
+            found.extend(books.escalations.pending())
+        return sorted(found, key=lambda state: (state.expires_at, state.escalation_id))
+
+    def find(
+        self, principal_ids: Iterable[str], escalation_id: str
+    ) -> tuple[int, EscalationState] | None:
+        """The escalation of that id with its partition, among these principals."""
+        for principal_id in principal_ids:
+            books = self._stored(principal_id)
+            if books is None:
+                continue
+            state = books.escalations.get(escalation_id)
+            if state is not None:
+                return books.partition, state
+        return None
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Drop in-memory state of partitions this worker no longer owns."""
+        for principal_id in [p for p, b in self._books.items() if b.partition in partitions]:
+            del self._books[principal_id]
