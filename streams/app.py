@@ -160,6 +160,43 @@ class Emitter:
             for event in events:
                 event.ack()
 
+    async def emit_unanswered(
+        self, topic: str, partition: int, outputs: list[OutputMessage]
+    ) -> bool:
+        """Produce ``outputs`` that answer no input event (timers) in ``topic[partition]``'s
+        transaction.
+
+        Returns False (nothing sent) when this worker does not own the partition: its new
+        owner produces them from the recovered state. If the transaction holds answered
+        events not committed yet, the outputs join it and commit with their offsets on the
+        next interval; otherwise the transaction is committed at once.
+        """
+        if not self.app.in_transaction:
+            send = self.app.producer.send
+            pending = [await send(o.topic, o.key, o.value, None, None, None) for o in outputs]
+            await asyncio.gather(*pending)
+            return True
+        self._install()
+        driver: Any = self.app.producer
+        tid = self._transactional_id(topic, partition)
+        lock = driver._trn_locks.get(tid)
+        if lock is None:
+            return False
+        async with lock:
+            producer = driver._transaction_producers.get(tid)
+            if producer is None:
+                return False
+            txn = self._open.get(tid)
+            send = producer.send
+            if txn is not None and txn.producer is producer:
+                txn.pending.extend([await send(o.topic, o.value, key=o.key) for o in outputs])
+                return True
+            pending = [await send(o.topic, o.value, key=o.key) for o in outputs]
+            await asyncio.gather(*pending)
+            await producer.commit_transaction()
+            await producer.begin_transaction()
+        return True
+
     def _install(self) -> None:
         """Route Faust's periodic transaction commit through :meth:`_commit_transactions`."""
         if self._installed:

@@ -217,35 +217,6 @@ class ApprovalsFlow:
         return by_partition
 
 
-async def produce_in_partition(
-    app: faust.App, input_topic: str, partition: int, outputs: list[OutputMessage]
-) -> bool:
-    """Produce ``outputs`` in the transaction of ``input_topic[partition]`` and commit it.
-
-    Returns False (nothing sent) when this worker holds no transaction for the partition:
-    it was revoked, and its new owner's timer produces them from the recovered state.
-    """
-    driver: Any = app.producer
-    if not app.in_transaction:
-        pending = [await driver.send(o.topic, o.key, o.value, None, None, None) for o in outputs]
-        await asyncio.gather(*pending)
-        return True
-    group = app.assignor.group_for_topic(input_topic)
-    tid = f"{app.conf.id}-{group}-{partition}"
-    lock = driver._trn_locks.get(tid)
-    if lock is None:
-        return False
-    async with lock:
-        producer = driver._transaction_producers.get(tid)
-        if producer is None:
-            return False
-        pending = [await producer.send(o.topic, o.value, key=o.key) for o in outputs]
-        await asyncio.gather(*pending)
-        await producer.commit_transaction()
-        await producer.begin_transaction()
-    return True
-
-
 def install_approvals(
     app: faust.App,
     settings: Settings,
@@ -285,7 +256,7 @@ def install_approvals(
         if not owned:
             return
         for partition, outputs in flow.tick(owned, int(time.time() * 1000)).items():
-            if outputs and not await produce_in_partition(app, actions_topic, partition, outputs):
+            if outputs and not await emitter.emit_unanswered(actions_topic, partition, outputs):
                 log.warning(
                     "%s[%d]: %d timer outputs left to the partition's new owner",
                     actions_topic,
