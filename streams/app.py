@@ -25,6 +25,7 @@ from clearance.errors import ClearanceError
 from clearance.rules import CompiledPolicy
 
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
+from .models import install_model_monitoring
 from .risk import AccessRisk
 
 __all__ = ["Emitter", "TransactionUnavailable", "WorkerStats", "build_app"]
@@ -245,6 +246,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     risk = _access_risk(app, settings) if settings.detectors == "access" else None
     decider = Decider(policy, topics, settings.output_format, settings.max_message_bytes, risk=risk)
     emitter = Emitter(app)
+    install_model_monitoring(app, settings, policy, emitter)
     stats = WorkerStats()
     app.clearance_stats = stats  # type: ignore[attr-defined]
     app.clearance_decider = decider  # type: ignore[attr-defined]
