@@ -78,6 +78,7 @@ from clearance.detectors import (
     as_matrix,
     categorical_distribution,
     compare_distributions,
+    event_facts,
     generate_workload,
     numeric_distribution,
     train_access_model,
@@ -501,15 +502,18 @@ def access_cost(seed: int = 0, batch: int = 500, rounds: int = 5) -> dict[str, f
             best = min(best, time.perf_counter() - started)
         return best / sum(len(b) for b in batches) * 1e6
 
-    results["features"] = timed(lambda store, chunk: store.replay(chunk))
+    def features(store: ProfileStore, chunk: list[dict[str, Any]]) -> Any:
+        return store.replay_facts([event_facts(e) for e in chunk])
+
+    results["features"] = timed(features)
     results["features + forest"] = timed(
-        lambda store, chunk: model.score_samples(as_matrix(store.replay(chunk)))
+        lambda store, chunk: model.score_samples(features(store, chunk))
     )
     results["features + forest + explanations"] = timed(
         lambda store, chunk: model.score_events(chunk, store)
     )
     forest_only = model.scorer.scorer.forest_
-    X = as_matrix(fresh_store().replay(batches[0]))
+    X = features(fresh_store(), batches[0])
     best = float("inf")
     for _ in range(rounds * 4):
         started = time.perf_counter()

@@ -88,8 +88,9 @@ from clearance.detectors.peers import PeerProfile
 
 __all__ = ["ACCESS_FEATURES", "PrincipalProfile"]
 
-# Smallest weight of one event in the novelty shares (about the last 50 events count).
-NOVELTY_ALPHA = 0.02
+# Smallest weight of one event in the novelty shares (about the last 500 events count, so a
+# burst of new resources does not make novelty a habit within the burst).
+NOVELTY_ALPHA = 0.002
 # A peer group that has seen fewer events than this says nothing about what is foreign to it:
 # in a fresh deployment every sensitive resource is one "no peer has touched".
 PEER_MIN_EVENTS = 200
