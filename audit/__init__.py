@@ -52,6 +52,7 @@ from clearance.audit._schema import (
 )
 from clearance.audit._store import AuditStore, open_audit_store
 from clearance.audit._writer import AuditWriter
+from clearance.audit.history import action_history
 from clearance.audit.sink import AuditSink, SinkStatus
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "StoreHolder",
     "StoreLock",
     "acquire_store_lock",
+    "action_history",
     "applied_versions",
     "approval_row",
     "build_batch",

@@ -156,6 +156,58 @@ def _format_result(columns: list[str], rows: list[list[Any]], fmt: str) -> str:
     return "\n".join(lines)
 
 
+# -- detectors ---------------------------------------------------------------------------------
+
+
+@main.group()
+def detectors() -> None:
+    """Anomaly detectors: train the unusual-access model from the audit trail."""
+
+
+@detectors.command("train")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Model file.")
+@click.option("--days", type=float, default=None, help="Only the last DAYS days of history.")
+@click.option(
+    "--min-events", default=1000, show_default=True, help="Refuse to train on less history."
+)
+@click.option("--limit", default=1_000_000, show_default=True, help="Most recent events used.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the isolation forest.")
+@user_errors
+def detectors_train(out: str, days: float | None, min_events: int, limit: int, seed: int) -> None:
+    """Train the access model on the action decisions in the audit store and save it.
+
+    The model file and its JSON sidecar (version, feature list, training size) are written to
+    OUT and OUT.json; point CLEARANCE_ACCESS_MODEL_PATH at OUT to use it.
+    """
+    from clearance.audit import action_history
+    from clearance.detectors import DetectorError, train_access_model
+
+    settings = _settings()
+    events = action_history(settings.audit_dsn, days=days, limit=limit)
+    window = f"in the last {days:g} days" if days is not None else "in the audit store"
+    if len(events) < min_events:
+        raise ClearanceError(
+            f"only {len(events)} action decisions {window} ({settings.audit_dsn}); training "
+            f"needs at least {min_events}. Fix: let the worker decide more traffic first "
+            "(keep CLEARANCE_ACCESS_MODEL_PATH unset meanwhile: the cold-start model "
+            "scores), widen --days, or lower --min-events"
+        )
+    try:
+        model = train_access_model(events, seed=seed)
+    except DetectorError as exc:
+        raise ClearanceError(
+            f"cannot train on {len(events)} action decisions {window}: {exc}"
+        ) from None
+    sidecar = model.save(out)
+    click.echo(
+        f"trained {model.model_version} on {model.training_size} feature vectors from "
+        f"{len(events)} action decisions {window}\n"
+        f"features: {', '.join(model.feature_names)}\n"
+        f"wrote {out} and {sidecar}\n"
+        f"use it: CLEARANCE_ACCESS_MODEL_PATH={Path(out).resolve()}"
+    )
+
+
 # -- policy ------------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ Families, one small interface each:
 """
 
 from clearance.detectors._events import peer_groups
+from clearance.detectors._habits import Facts, event_facts
 from clearance.detectors.access_model import AccessModel, cold_start_model, train_access_model
 from clearance.detectors.change import (
     ADWIN,
@@ -69,6 +70,7 @@ __all__ = [
     "DetectorError",
     "DetectorInputError",
     "DriftResult",
+    "Facts",
     "ForestScorer",
     "ModelAssessment",
     "ModelMismatchError",
@@ -92,6 +94,7 @@ __all__ = [
     "chi2_test",
     "cold_start_model",
     "compare_distributions",
+    "event_facts",
     "generate_workload",
     "ks_test",
     "numeric_distribution",

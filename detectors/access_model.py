@@ -110,10 +110,10 @@ class AccessModel:
             One per event, labelled by the thresholds and naming the event's resource, action
             and source in the explanation.
         """
-        rows = store.replay(events)
-        if not rows:
+        matrix = store.replay_facts([event_facts(event) for event in events])
+        if matrix.shape[0] == 0:
             return []
-        return self.score_batch(rows, list(events))
+        return self.score_batch(matrix, list(events))
 
     def save(self, path: str | Path) -> Path:
         """Write the scorer to ``path`` and the JSON sidecar to ``<path>.json``.
@@ -266,13 +266,13 @@ def train_access_model(
             "anomalous. Fix: keep rule_floor >= anomalous."
         )
     replay_store = store if store is not None else ProfileStore()
-    rows: list[dict[str, float]] = []
+    rows: list[list[float]] = []
     for event in events:
         facts = event_facts(event)
         principal = replay_store.profile(facts.principal)
         peers = [replay_store.peer(g) for g in facts.groups]
         if principal.events >= warmup_events:
-            rows.append(principal._features(facts, peers))
+            rows.append(principal._feature_row(facts, peers))
         principal._observe(facts)
         for peer in peers:
             peer._observe(facts)
@@ -286,7 +286,7 @@ def train_access_model(
         AccessScorer(n_estimators, max_samples, seed, forest_weight, weights, rule_floor),
         unusual,
         anomalous,
-    ).fit(rows)
+    ).fit(np.array(rows, dtype=float))
     return AccessModel(scorer, training_size=len(rows), kind=kind)
 
 

@@ -14,6 +14,8 @@ A :class:`ModelMonitor` follows one model id through ``schemas/ModelEvent.avsc``
     (error rates alarm when they rise, AUC or accuracy when they fall).
 ``deployment``
     Records the promotion; metric detectors are per version, so a new version starts afresh.
+    :meth:`evaluation_passed` tells whether the version's latest gated evaluation passed, so a
+    policy can require one before a promotion to production.
 
 Every event returns a :class:`ModelAssessment`. The monitor's whole state is JSON plain data
 (``to_dict`` / ``from_dict``), for a streaming table keyed by model id.
@@ -285,11 +287,18 @@ class ModelMonitor:
         if event.get("passed") is False:
             parts.append("the evaluation failed its gate")
             scores["evaluation_passed"] = 0.0
+            state["passed"] = False
         elif event.get("passed") is True:
             scores["evaluation_passed"] = 1.0
+            state["passed"] = True
         if unwatched:
             parts.append(f"not watched: {', '.join(sorted(unwatched))} (add to metric_directions)")
         return self._assessment(version, "; ".join(parts), bool(degraded), scores)
+
+    def evaluation_passed(self, version: str) -> bool | None:
+        """Whether the version's latest evaluation with a gate result passed (None: none yet)."""
+        passed = self.versions.get(version, {}).get("passed")
+        return passed if isinstance(passed, bool) else None
 
     def _deployment(self, event: Mapping[str, Any], version: str) -> ModelAssessment:
         environment = str(event.get("environment") or "prod")

@@ -13,15 +13,23 @@ principal id or group name; caps keep them to a few tens of kilobytes at most.
 
 Feature meanings (all floats, :data:`ACCESS_FEATURES` gives the order):
 
-``first_seen_resource`` / ``first_seen_action`` / ``first_seen_source``
-    1.0 when the principal has not used it (within its bounded memory), else 0.0. An event
-    without a source gives 0.0.
+``first_seen_resource`` / ``first_seen_source``
+    For a resource (source) the principal has not used (within its bounded memory): one
+    minus the share of its recent events that brought a new resource (source), else 0.0. A
+    principal that settled on a few resources scores close to 1 on a new one; one that
+    touches something new all the time (a newcomer, a crawler, an agent behind rotating
+    addresses) scores close to 0, because novelty is its habit. An event without a source
+    gives 0.0 for the source.
+``first_seen_action``
+    1.0 when the principal has not done the action (within its bounded memory), else 0.0.
 ``action_rarity_principal`` / ``action_rarity_peers`` / ``source_rarity``
     Surprisal, ``-log10(p) / 3`` capped at 1, with ``p = (count + 0.5) / (events + 1)``: of
     the action for the principal, of the action for its peer groups (the smallest value over
-    them), of the source for the principal (0.0 without a source). Unlike first-seen, rarity
-    stays high while a newcomer is still a small share: a stolen token used from one new
-    address keeps showing after its first event.
+    them), of a known source for the principal (0.0 without a source or for a new one, which
+    ``first_seen_source`` covers), the source's scaled like ``first_seen_source`` by how
+    settled the principal's sources are. Unlike first-seen, rarity stays high while a
+    newcomer is still a small share: a stolen token used from one new address keeps showing
+    after its first event.
 ``off_hours``
     How far the hour lies outside the principal's usual hours: ``1 - min(1, 8 p)`` where ``p``
     is the share of its events within one hour of this one (``8 p`` is 1 for a principal whose
@@ -31,7 +39,8 @@ Feature meanings (all floats, :data:`ACCESS_FEATURES` gives the order):
     profile gives local time).
 ``rate_log2``
     ``log2`` of the events in the last sliding minute (this one included) over the principal's
-    usual events per active minute (floored at 1).
+    usual events per active minute (floored at 1); 0.0 until the principal's first active
+    minute has closed (no baseline yet).
 ``volume_z``
     z-score of ``log(1 + data_bytes)`` against the principal's EWMA for this action (against
     its peer groups' while the principal has fewer than 5 observations of it); 0.0 without
@@ -39,12 +48,14 @@ Feature meanings (all floats, :data:`ACCESS_FEATURES` gives the order):
 ``hourly_volume_log2``
     ``log2`` of the bytes moved in the last sliding hour (this event included) over the
     principal's usual bytes per active hour: many exports in a row add up here even when each
-    alone looks ordinary.
+    alone looks ordinary; 0.0 until its first active hour has closed.
 ``sensitivity``
     public 0, internal 1/3, confidential 2/3, restricted 1.
 ``first_sensitive_outside_peers``
     1.0 for a first access to a confidential or restricted resource that no member of any of
-    the principal's peer groups has touched. Scorers treat it as a rule: such an event always
+    the principal's peer groups has touched, once one of those groups has seen at least
+    :data:`PEER_MIN_EVENTS` events (before that, the group is too young to know its
+    resources). Scorers treat it as a rule: such an event always
     scores at least their ``rule_floor`` (see :mod:`clearance.detectors.signals`).
 """
 
@@ -76,6 +87,13 @@ from clearance.detectors.errors import DetectorInputError
 from clearance.detectors.peers import PeerProfile
 
 __all__ = ["ACCESS_FEATURES", "PrincipalProfile"]
+
+# Smallest weight of one event in the novelty shares (about the last 500 events count, so a
+# burst of new resources does not make novelty a habit within the burst).
+NOVELTY_ALPHA = 0.002
+# A peer group that has seen fewer events than this says nothing about what is foreign to it:
+# in a fresh deployment every sensitive resource is one "no peer has touched".
+PEER_MIN_EVENTS = 200
 
 ACCESS_FEATURES: tuple[str, ...] = (
     "first_seen_resource",
@@ -141,6 +159,8 @@ class PrincipalProfile:
         self.rate: list[float] = [-1.0, 0.0, 0.0, -1.0]
         # [hour index, bytes in it, bytes in the hour before, usual bytes per hour or -1]
         self.hourly_volume: list[float] = [-1.0, 0.0, 0.0, -1.0]
+        # [share of recent events with a new resource, with a new source]
+        self.novelty: list[float] = [1.0, 1.0]
 
     def __repr__(self) -> str:
         return f"PrincipalProfile(principal_id={self.principal_id!r}, events={self.events})"
@@ -166,44 +186,62 @@ class PrincipalProfile:
         return self._features(event_facts(event), peers)
 
     def _features(self, facts: Facts, peers: Sequence[PeerProfile]) -> dict[str, float]:
+        return dict(zip(ACCESS_FEATURES, self._feature_row(facts, peers), strict=True))
+
+    def _feature_row(self, facts: Facts, peers: Sequence[PeerProfile]) -> list[float]:
+        """The features as a list in :data:`ACCESS_FEATURES` order (the hot path)."""
         first_resource = facts.resource not in self.resources
         action_stats = self.actions.get(facts.action)
         sensitive = facts.sensitivity in SENSITIVE
         outside_peers = (
-            sensitive and first_resource and not any(p.knows(facts.resource) for p in peers)
+            sensitive
+            and first_resource
+            and (not peers or any(p.events >= PEER_MIN_EVENTS for p in peers))
+            and not any(p.knows(facts.resource) for p in peers)
         )
         local_ms = facts.ms + int(self.utc_offset_hours * HOUR_MS)
         hour = (local_ms // HOUR_MS) % 24
         weekday = (local_ms // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday (Monday = 0)
         peer_rarity = min((p.action_rarity(facts.action) for p in peers), default=0.1)
-        source_count = self.sources.get(facts.source, 0) if facts.source is not None else 0
-        return {
-            "first_seen_resource": 1.0 if first_resource else 0.0,
-            "first_seen_action": 0.0 if action_stats else 1.0,
-            "first_seen_source": 1.0
-            if facts.source is not None and facts.source not in self.sources
-            else 0.0,
-            "action_rarity_principal": surprisal(
-                action_stats[0] if action_stats else 0.0, self.events
-            ),
-            "action_rarity_peers": peer_rarity,
-            "source_rarity": surprisal(source_count, self.events)
-            if facts.source is not None
-            else 0.0,
-            "off_hours": self._off_hours(hour),
-            "night": 1.0 if hour >= 22 or hour < 6 else 0.0,
-            "weekend": 1.0 if weekday >= 5 else 0.0,
-            "rate_log2": math.log2(
-                sliding(self.rate, facts.ms, MINUTE_MS, 1.0) / max(self.rate[3], RATE_FLOOR)
-            ),
-            "volume_z": self._volume_z(facts, action_stats, peers),
-            "hourly_volume_log2": math.log2(
-                (sliding(self.hourly_volume, facts.ms, HOUR_MS, facts.data_bytes) + 1.0)
-                / (max(self.hourly_volume[3], 0.0) + 1.0)
-            ),
-            "sensitivity": SENSITIVITY_LEVELS.get(facts.sensitivity, 1.0 / 3.0),
-            "first_sensitive_outside_peers": 1.0 if outside_peers else 0.0,
-        }
+        source = facts.source
+        if source is None:
+            first_source = source_rarity = 0.0
+        else:
+            settled = 1.0 - self.novelty[1]
+            count = self.sources.get(source)
+            first_source = settled if count is None else 0.0
+            source_rarity = 0.0 if count is None else settled * surprisal(count, self.events)
+        rate, hourly = self.rate, self.hourly_volume
+        # Without a closed minute (hour) there is no usual rate (volume) to compare with:
+        # a newcomer's first minute is not a burst against an imagined baseline.
+        rate_log2 = (
+            math.log2(sliding(rate, facts.ms, MINUTE_MS, 1.0) / max(rate[3], RATE_FLOOR))
+            if rate[3] >= 0
+            else 0.0
+        )
+        volume_log2 = (
+            math.log2(
+                (sliding(hourly, facts.ms, HOUR_MS, facts.data_bytes) + 1.0) / (hourly[3] + 1.0)
+            )
+            if hourly[3] >= 0
+            else 0.0
+        )
+        return [
+            1.0 - self.novelty[0] if first_resource else 0.0,
+            0.0 if action_stats else 1.0,
+            first_source,
+            surprisal(action_stats[0] if action_stats else 0.0, self.events),
+            peer_rarity,
+            source_rarity,
+            self._off_hours(hour),
+            1.0 if hour >= 22 or hour < 6 else 0.0,
+            1.0 if weekday >= 5 else 0.0,
+            rate_log2,
+            self._volume_z(facts, action_stats, peers),
+            volume_log2,
+            SENSITIVITY_LEVELS.get(facts.sensitivity, 1.0 / 3.0),
+            1.0 if outside_peers else 0.0,
+        ]
 
     def _off_hours(self, hour: int) -> float:
         hours = self.hours
@@ -233,8 +271,16 @@ class PrincipalProfile:
     def _observe(self, facts: Facts) -> None:
         self.events += 1
         self.last_ms = facts.ms if self.last_ms is None else max(self.last_ms, facts.ms)
+        # Share of recent events that brought a new resource (source): exact mean over the
+        # first events, then an EWMA.
+        weight = max(1.0 / self.events, NOVELTY_ALPHA)
+        novelty = self.novelty
+        new_resource = 0.0 if facts.resource in self.resources else 1.0
+        novelty[0] += weight * (new_resource - novelty[0])
         touch_count(self.resources, facts.resource, self.max_resources)
         if facts.source is not None:
+            new_source = 0.0 if facts.source in self.sources else 1.0
+            novelty[1] += weight * (new_source - novelty[1])
             touch_count(self.sources, facts.source, self.max_sources)
         count_action(self.actions, facts, self.max_actions, self.volume_alpha)
         local_ms = facts.ms + int(self.utc_offset_hours * HOUR_MS)
@@ -264,6 +310,7 @@ class PrincipalProfile:
             "hours": list(self.hours),
             "rate": list(self.rate),
             "hourly_volume": list(self.hourly_volume),
+            "novelty": list(self.novelty),
         }
 
     @classmethod
@@ -287,6 +334,8 @@ class PrincipalProfile:
         profile.hours = [float(x) for x in data["hours"]]
         profile.rate = [float(x) for x in data["rate"]]
         profile.hourly_volume = [float(x) for x in data["hourly_volume"]]
+        # States written before novelty was kept start as a newcomer's.
+        profile.novelty = [float(x) for x in data.get("novelty", (1.0, 1.0))]
         if len(profile.hours) != 24 or len(profile.rate) != 4 or len(profile.hourly_volume) != 4:
             raise DetectorInputError(
                 f"PrincipalProfile {profile.principal_id!r}: hours, rate or hourly_volume have "

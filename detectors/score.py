@@ -5,7 +5,7 @@ labels normal / unusual / anomalous.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -142,7 +142,23 @@ class Thresholds(BaseEstimator):  # type: ignore[misc]
 
     def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
         """The wrapped scorer's scores, labelled."""
-        return [replace(s, label=self.label(s.value)) for s in self.scorer.score_batch(X, events)]
+        scores = self.scorer.score_batch(X, events)
+        if not scores:
+            return []
+        self.label(0.0)  # checks the thresholds once
+        unusual, anomalous = self.unusual, self.anomalous
+        return [
+            Score(
+                s.value,
+                "anomalous"
+                if s.value >= anomalous
+                else "unusual"
+                if s.value >= unusual
+                else "normal",
+                s.explanation,
+            )
+            for s in scores
+        ]
 
     def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
         """Score one feature dict, labelled."""

@@ -9,7 +9,7 @@ columns follow :data:`ACCESS_FEATURES` or a sequence of feature dicts.
 Scorers carry no thresholds: wrap them in :class:`clearance.detectors.score.Thresholds`.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,9 @@ from clearance.detectors.profiles import ACCESS_FEATURES
 from clearance.detectors.score import Events, FeatureRows, Score, as_matrix
 from clearance.detectors.signals import (
     DEFAULT_WEIGHTS,
+    MIN_CONTRIBUTION,
+    NOTHING_UNUSUAL,
+    RULE_FEATURE,
     SIGNALS,
     apply_rule_floor,
     describe,
@@ -30,8 +33,29 @@ from clearance.detectors.signals import (
 __all__ = ["AccessScorer", "ForestScorer", "SignalScorer"]
 
 
-def _rows_as_dicts(X: np.ndarray, feature_names: Sequence[str]) -> list[dict[str, float]]:
-    return [dict(zip(feature_names, map(float, row), strict=True)) for row in X]
+def _average_path_length(n: np.ndarray) -> np.ndarray:
+    """Average depth of an unsuccessful search in a binary search tree of ``n`` items (the
+    isolation forest's normaliser): ``2 H(n - 1) - 2 (n - 1) / n``, 0 for n <= 1, 1 for 2."""
+    n = np.asarray(n, dtype=float)
+    out = np.zeros_like(n)
+    two = n == 2
+    more = n > 2
+    m = n[more]
+    out[two] = 1.0
+    out[more] = 2.0 * (np.log(m - 1.0) + np.euler_gamma) - 2.0 * (m - 1.0) / m
+    return out
+
+
+def _leaf_depths(tree: Any) -> np.ndarray:
+    """Per node of a fitted isolation tree: the path length a sample ending there gets
+    (node depth plus the average path length of the samples left in it)."""
+    structure = tree.tree_
+    left, right = structure.children_left, structure.children_right
+    depth = np.zeros(structure.node_count)
+    for node in range(structure.node_count):  # parents come before their children
+        if left[node] != -1:
+            depth[left[node]] = depth[right[node]] = depth[node] + 1.0
+    return np.asarray(depth + _average_path_length(structure.n_node_samples), dtype=float)
 
 
 class ForestScorer(BaseEstimator):  # type: ignore[misc]
@@ -83,7 +107,8 @@ class ForestScorer(BaseEstimator):  # type: ignore[misc]
             max_features=self.max_features,
             random_state=self.seed,
         ).fit(matrix)
-        raw = -self.forest_.score_samples(matrix)
+        self.leaf_depths_ = [_leaf_depths(tree) for tree in self.forest_.estimators_]
+        raw = self._raw_scores(matrix)
         self.center_ = float(np.median(raw))
         self.spread_ = max(float(np.quantile(raw, 0.999)) - self.center_, 1e-6)
         self.feature_mean_ = matrix.mean(axis=0)
@@ -97,13 +122,33 @@ class ForestScorer(BaseEstimator):  # type: ignore[misc]
                 "train_access_model() / cold_start_model()."
             )
 
+    def _raw_scores(self, matrix: np.ndarray) -> np.ndarray:
+        """The forest's anomaly scores, as ``-IsolationForest.score_samples`` computes them,
+        walking each tree once for the whole batch without scikit-learn's per-tree dispatch
+        (which costs more than the walk for batches of a few hundred rows)."""
+        forest = self.forest_
+        if not hasattr(self, "leaf_depths_"):
+            self.leaf_depths_ = [_leaf_depths(tree) for tree in forest.estimators_]
+        X32 = np.ascontiguousarray(matrix, dtype=np.float32)
+        depths = np.zeros(matrix.shape[0])
+        full = forest._max_features == matrix.shape[1]
+        for tree, features, leaf_depth in zip(
+            forest.estimators_, forest.estimators_features_, self.leaf_depths_, strict=True
+        ):
+            rows = X32 if full else np.ascontiguousarray(X32[:, features])
+            depths += leaf_depth[tree.tree_.apply(rows)]
+        normaliser = (
+            len(forest.estimators_) * _average_path_length(np.array([forest._max_samples]))[0]
+        )
+        return np.asarray(np.exp2(-depths / normaliser), dtype=float)
+
     def score_samples(self, X: FeatureRows) -> np.ndarray:
         """Calibrated forest scores in [0, 1) for a batch."""
         self._check_fitted()
         matrix = as_matrix(X, self.feature_names)
         if matrix.shape[0] == 0:
             return np.zeros(0)
-        raw = -self.forest_.score_samples(matrix)
+        raw = self._raw_scores(matrix)
         excess = np.maximum(raw - self.center_, 0.0) / self.spread_
         return np.asarray(1.0 - np.exp2(-excess), dtype=float)
 
@@ -201,16 +246,30 @@ def _explained(
     forest: np.ndarray | None,
     events: Events | None,
     label: str,
+    limit: int = 3,
 ) -> list[Score]:
-    rows = _rows_as_dicts(matrix, ACCESS_FEATURES)
     names = [s.name for s in SIGNALS]
+    if forest is not None:
+        parts = np.column_stack([parts, forest])
+        names.append("forest")
+    # describe() names at most `limit` contributions, so only the strongest few per row are
+    # handed over, found for the whole batch at once.
+    top = np.argsort(-parts, axis=1, kind="stable")[:, :limit]
+    top_values = np.take_along_axis(parts, top, axis=1)
+    rule = matrix[:, ACCESS_FEATURES.index(RULE_FEATURE)] > 0.5
+    quiet = (top_values[:, 0] < MIN_CONTRIBUTION) & ~rule
+    rows = matrix.tolist()
     scores = []
-    for i, row in enumerate(rows):
-        contributions = dict(zip(names, parts[i].tolist(), strict=True))
-        if forest is not None:
-            contributions["forest"] = float(forest[i])
+    for i, value in enumerate(values.tolist()):
+        if quiet[i]:
+            scores.append(Score(value, label, NOTHING_UNUSUAL))
+            continue
+        contributions = {
+            names[j]: v for j, v in zip(top[i].tolist(), top_values[i].tolist(), strict=True)
+        }
+        features = dict(zip(ACCESS_FEATURES, rows[i], strict=True))
         event = events[i] if events is not None else None
-        scores.append(Score(float(values[i]), label, describe(row, contributions, event)))
+        scores.append(Score(value, label, describe(features, contributions, event, limit)))
     return scores
 
 

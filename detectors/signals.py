@@ -26,6 +26,8 @@ from clearance.detectors.profiles import ACCESS_FEATURES
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "MIN_CONTRIBUTION",
+    "NOTHING_UNUSUAL",
     "RULE_FEATURE",
     "SIGNALS",
     "Signal",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 RULE_FEATURE = "first_sensitive_outside_peers"
+MIN_CONTRIBUTION = 0.05
+NOTHING_UNUSUAL = "nothing unusual"
 _COL = {name: i for i, name in enumerate(ACCESS_FEATURES)}
 _SENSITIVITY_NAMES = ("public", "internal", "confidential", "restricted")
 
@@ -191,7 +195,7 @@ def describe(
     contributions: Mapping[str, float],
     event: Mapping[str, Any] | None = None,
     limit: int = 3,
-    min_contribution: float = 0.05,
+    min_contribution: float = MIN_CONTRIBUTION,
 ) -> str:
     """Name what drove a score, strongest first, as one short line.
 
@@ -228,4 +232,4 @@ def describe(
             continue  # the rule phrase already says it
         else:
             phrases.append(by_name[name].phrase(features, event))
-    return "; ".join(phrases) if phrases else "nothing unusual"
+    return "; ".join(phrases) if phrases else NOTHING_UNUSUAL

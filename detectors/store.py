@@ -4,12 +4,14 @@ The streaming layer keeps the same profiles in its tables (``to_dict`` / ``from_
 store does the same bookkeeping in two dicts so history can be replayed in one process.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from clearance.detectors._habits import event_facts
+import numpy as np
+
+from clearance.detectors._habits import Facts, event_facts
 from clearance.detectors.peers import PeerProfile
-from clearance.detectors.profiles import PrincipalProfile
+from clearance.detectors.profiles import ACCESS_FEATURES, PrincipalProfile
 
 __all__ = ["ProfileStore"]
 
@@ -88,13 +90,27 @@ class ProfileStore:
         list of dict
             The features of each event as seen just before it happened.
         """
-        out: list[dict[str, float]] = []
-        for event in events:
-            facts = event_facts(event)
-            principal = self.profile(facts.principal)
-            peers = [self.peer(g) for g in facts.groups]
-            out.append(principal._features(facts, peers))
-            principal._observe(facts)
+        matrix = self.replay_facts([event_facts(event) for event in events])
+        return [dict(zip(ACCESS_FEATURES, row, strict=True)) for row in matrix.tolist()]
+
+    def replay_facts(self, facts: Sequence[Facts]) -> np.ndarray:
+        """:meth:`replay` over events already read with ``event_facts``, as one matrix.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(len(facts), len(ACCESS_FEATURES))``: row ``i`` holds the features of
+            event ``i`` as seen just before it happened.
+        """
+        rows: list[list[float]] = []
+        principals, peer_profiles = self.principals, self.peers
+        for fact in facts:
+            principal = principals.get(fact.principal) or self.profile(fact.principal)
+            peers = [peer_profiles.get(g) or self.peer(g) for g in fact.groups]
+            rows.append(principal._feature_row(fact, peers))
+            principal._observe(fact)
             for peer in peers:
-                peer._observe(facts)
-        return out
+                peer._observe(fact)
+        if not rows:
+            return np.zeros((0, len(ACCESS_FEATURES)))
+        return np.array(rows, dtype=float)

@@ -26,6 +26,7 @@ from clearance.rules import CompiledPolicy
 
 from .approvals_flow import approval_gate, install_approvals
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
+from .models import install_model_monitoring
 from .risk import AccessRisk
 
 __all__ = ["Emitter", "TransactionUnavailable", "WorkerStats", "build_app"]
@@ -353,6 +354,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     )
     emitter = Emitter(app)
     install_approvals(app, settings, approvals, decider, emitter)
+    install_model_monitoring(app, settings, policy, emitter)
     stats = WorkerStats()
     app.clearance_stats = stats  # type: ignore[attr-defined]
     app.clearance_decider = decider  # type: ignore[attr-defined]

@@ -13,16 +13,20 @@ sample of the whole population (a quarter of it with four partitions).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from clearance.detectors import (
     AccessModel,
+    Facts,
     PeerProfile,
     PrincipalProfile,
     ProfileStore,
-    peer_groups,
+    event_facts,
 )
 
 __all__ = ["AccessRisk", "RiskAssessment"]
@@ -58,15 +62,28 @@ class AccessRisk:
     load:
         ``load(key) -> dict | None``: a profile's stored state, for profiles not in memory.
     save:
-        ``save(partition, key, state)``: persist a profile changed by the last batch.
+        ``save(partition, key, state)``: persist a profile changed since the last flush.
+    flush_interval_s:
+        :meth:`flush` writes a changed profile at most this often. Every write is a changelog
+        message; writing a busy principal's profile after every batch cost more than scoring
+        (one message per principal per batch). A worker that dies loses at most this much of
+        its profiles' learning: its successor recovers them as of the last flush.
     """
 
-    def __init__(self, model: AccessModel, load: Load | None = None, save: Save | None = None):
+    def __init__(
+        self,
+        model: AccessModel,
+        load: Load | None = None,
+        save: Save | None = None,
+        flush_interval_s: float = 1.0,
+    ):
         self.model = model
+        self.flush_interval_s = flush_interval_s
         self._load = load or (lambda key: None)
         self._save = save or (lambda partition, key, state: None)
         self._stores: dict[int, ProfileStore] = {}
         self._dirty: dict[str, tuple[int, Any]] = {}
+        self._flushed_at = time.monotonic()
 
     def _store(self, partition: int) -> ProfileStore:
         store = self._stores.get(partition)
@@ -74,13 +91,12 @@ class AccessRisk:
             store = self._stores[partition] = ProfileStore()
         return store
 
-    def _hydrate(self, store: ProfileStore, partition: int, event: dict[str, Any]) -> None:
-        principal_id = event["principal"]["id"]
-        if principal_id not in store.principals:
-            state = self._load(_principal_key(principal_id))
+    def _hydrate(self, store: ProfileStore, partition: int, facts: Facts) -> None:
+        if facts.principal not in store.principals:
+            state = self._load(_principal_key(facts.principal))
             if state is not None:
-                store.principals[principal_id] = PrincipalProfile.from_dict(state)
-        for group in peer_groups(event):
+                store.principals[facts.principal] = PrincipalProfile.from_dict(state)
+        for group in facts.groups:
             if group not in store.peers:
                 state = self._load(_peer_key(partition, group))
                 if state is not None:
@@ -89,41 +105,54 @@ class AccessRisk:
     def assess(
         self, events: Sequence[dict[str, Any]], partitions: Sequence[int]
     ) -> list[RiskAssessment]:
-        """Score ``events`` (learning from each after scoring it); one assessment per event."""
+        """Score ``events`` (learning from each after scoring it); one assessment per event.
+
+        Features are taken per partition in event order (each partition's profiles learn
+        from its events one by one); the model then scores the whole batch in one call.
+        """
         by_partition: dict[int, list[int]] = {}
         for index, partition in enumerate(partitions):
             by_partition.setdefault(partition, []).append(index)
-        out: list[RiskAssessment | None] = [None] * len(events)
+        matrix = np.empty((len(events), len(self.model.feature_names)))
+        dirty = self._dirty
         for partition, indexes in by_partition.items():
             store = self._store(partition)
-            batch = [events[i] for i in indexes]
-            for event in batch:
-                self._hydrate(store, partition, event)
-            scores = self.model.score_events(batch, store)
-            for i, event, score in zip(indexes, batch, scores, strict=True):
-                out[i] = RiskAssessment(
-                    detectors={"access": {"score": score.value, "label": score.label}},
-                    scores={"access": score.value},
-                    explanations=[f"access {score.value:.2f} ({score.label}): {score.explanation}"],
-                )
-                principal_id = event["principal"]["id"]
-                self._dirty[_principal_key(principal_id)] = (
+            facts = [event_facts(events[i]) for i in indexes]
+            for fact in facts:
+                self._hydrate(store, partition, fact)
+            matrix[indexes] = store.replay_facts(facts)
+            for fact in facts:
+                dirty[_principal_key(fact.principal)] = (
                     partition,
-                    store.principals[principal_id],
+                    store.principals[fact.principal],
                 )
-                for group in peer_groups(event):
-                    self._dirty[_peer_key(partition, group)] = (partition, store.peers[group])
-        return [a for a in out if a is not None]
+                for group in fact.groups:
+                    dirty[_peer_key(partition, group)] = (partition, store.peers[group])
+        scores = self.model.score_batch(matrix, events)
+        return [
+            RiskAssessment(
+                detectors={"access": {"score": score.value, "label": score.label}},
+                scores={"access": score.value},
+                explanations=[f"access {score.value:.2f} ({score.label}): {score.explanation}"],
+            )
+            for score in scores
+        ]
 
-    def flush(self) -> int:
-        """Persist every profile the batches since the last flush changed; returns the count."""
+    def flush(self, force: bool = False) -> int:
+        """Persist the profiles changed since the last write, if ``flush_interval_s`` has
+        passed since then (or ``force``); returns how many were written."""
+        now = time.monotonic()
+        if not force and now - self._flushed_at < self.flush_interval_s:
+            return 0
         count = len(self._dirty)
         for key, (partition, profile) in self._dirty.items():
             self._save(partition, key, profile.to_dict())
         self._dirty.clear()
+        self._flushed_at = now
         return count
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop in-memory profiles of partitions this worker no longer owns."""
         for partition in partitions:
             self._stores.pop(partition, None)
+        self._dirty = {k: v for k, v in self._dirty.items() if v[0] not in partitions}

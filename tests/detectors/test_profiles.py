@@ -10,11 +10,18 @@ from clearance.detectors import (
     PeerProfile,
     PrincipalProfile,
 )
+from clearance.detectors.profiles import PEER_MIN_EVENTS
 
 EventFactory = Callable[..., dict[str, Any]]
 MIN = 60_000
 DAY = 86_400_000
 MONDAY_10H = 1_704_067_200_000 + 10 * 3_600_000  # 2024-01-01 10:00 UTC
+
+
+def _mature(action_event: EventFactory, peer: PeerProfile) -> None:
+    """Give the peer group enough history for its sensitive resources to mean something."""
+    for i in range(PEER_MIN_EVENTS):
+        peer.observe(action_event(i * MIN, principal="peer", resource="wiki", sensitivity="public"))
 
 
 def _habit(
@@ -52,6 +59,7 @@ def test_familiar_event_looks_familiar(action_event: EventFactory) -> None:
 def test_unusual_event_lights_up_the_right_features(action_event: EventFactory) -> None:
     profile, peer = PrincipalProfile("alice"), PeerProfile("analyst")
     _habit(action_event, profile, peer)
+    _mature(action_event, peer)
     saturday_3am = MONDAY_10H + 12 * DAY - 7 * 3_600_000
     event = action_event(
         saturday_3am,
@@ -62,7 +70,9 @@ def test_unusual_event_lights_up_the_right_features(action_event: EventFactory) 
         data_bytes=None,
     )
     f = profile.features(event, [peer])
-    assert f["first_seen_resource"] == f["first_seen_action"] == f["first_seen_source"] == 1.0
+    # A settled principal: new resources and sources are nearly as surprising as can be.
+    assert f["first_seen_action"] == 1.0
+    assert f["first_seen_resource"] > 0.95 and f["first_seen_source"] > 0.95
     assert f["night"] == 1.0 and f["weekend"] == 1.0 and f["off_hours"] > 0.9
     assert f["action_rarity_principal"] > 0.7 and f["action_rarity_peers"] > 0.7
     assert f["sensitivity"] == 1.0
@@ -73,6 +83,9 @@ def test_sensitive_resource_a_peer_touched_is_inside_the_group(
     action_event: EventFactory,
 ) -> None:
     alice, bob, peer = PrincipalProfile("alice"), PrincipalProfile("bob"), PeerProfile("analyst")
+    young = action_event(MONDAY_10H + MIN, resource="payroll", sensitivity="confidential")
+    assert alice.features(young, [peer])["first_sensitive_outside_peers"] == 0.0
+    _mature(action_event, peer)
     seen_by_bob = action_event(
         MONDAY_10H, principal="bob", resource="ledger", sensitivity="confidential"
     )
@@ -190,3 +203,35 @@ def test_broken_events_name_the_field(action_event: EventFactory) -> None:
 def test_unknown_state_format_is_refused(action_event: EventFactory) -> None:
     with pytest.raises(DetectorInputError, match="format"):
         PrincipalProfile.from_dict({"format": 99})
+
+
+def test_novelty_is_not_surprising_for_a_principal_whose_habit_it_is(
+    action_event: EventFactory,
+) -> None:
+    crawler, settled = PrincipalProfile("crawler"), PrincipalProfile("alice")
+    for i in range(200):
+        at = MONDAY_10H + i * MIN
+        crawler.observe(action_event(at, resource=f"page-{i}", source=f"10.0.{i % 250}.{i}"))
+        settled.observe(action_event(at, resource=f"ds-{i % 3}", source="10.0.0.1"))
+    event = action_event(MONDAY_10H + 201 * MIN, resource="new-one", source="203.0.113.9")
+    novel, surprising = crawler.features(event), settled.features(event)
+    assert novel["first_seen_resource"] < 0.1 and novel["first_seen_source"] < 0.1
+    assert surprising["first_seen_resource"] > 0.9 and surprising["first_seen_source"] > 0.9
+
+
+def test_no_rate_or_volume_baseline_before_the_first_window_closes(
+    action_event: EventFactory,
+) -> None:
+    newcomer = PrincipalProfile("bob")
+    for i in range(30):
+        newcomer.observe(action_event(MONDAY_10H + i * 1000, data_bytes=10**6))
+    f = newcomer.features(action_event(MONDAY_10H + 31_000, data_bytes=10**9))
+    assert f["rate_log2"] == 0.0 and f["hourly_volume_log2"] == 0.0
+    # With a baseline of one event a minute, the same burst stands out.
+    steady = PrincipalProfile("carol")
+    start = MONDAY_10H + 10 * MIN
+    for i in range(10):
+        steady.observe(action_event(start + i * MIN))
+    for i in range(30):
+        steady.observe(action_event(start + 10 * MIN + i * 1000))
+    assert steady.features(action_event(start + 10 * MIN + 31_000))["rate_log2"] > 4.0

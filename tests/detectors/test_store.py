@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 
 from clearance.detectors import DetectorInputError, ProfileStore
+from clearance.detectors.profiles import PEER_MIN_EVENTS
 
 EventFactory = Callable[..., dict[str, Any]]
 HOUR = 3_600_000
@@ -13,8 +14,8 @@ def test_replay_takes_features_before_learning(action_event: EventFactory) -> No
     store = ProfileStore()
     events = [action_event(i * HOUR) for i in range(3)]
     rows = store.replay(events)
-    assert rows[0]["first_seen_resource"] == 1.0
-    assert rows[1]["first_seen_resource"] == 0.0
+    assert rows[0]["first_seen_action"] == 1.0
+    assert rows[1]["first_seen_action"] == 0.0
     assert store.profile("alice").events == 3
 
 
@@ -39,6 +40,9 @@ def test_a_peer_touching_a_sensitive_resource_makes_it_known(
     action_event: EventFactory,
 ) -> None:
     store = ProfileStore()
+    for i in range(PEER_MIN_EVENTS):  # peer groups old enough to know their resources
+        store.observe(action_event(i, principal="bob", resource="wiki", sensitivity="public"))
+        store.observe(action_event(i, principal="sam", resource="wiki", roles=("sre",)))
     store.observe(action_event(0, principal="bob", resource="ledger", sensitivity="restricted"))
     mine = action_event(HOUR, resource="ledger", sensitivity="restricted")
     other_role = action_event(
