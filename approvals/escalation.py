@@ -13,7 +13,7 @@ so the same code runs in a worker, a test or a replay.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from clearance.rules import ApprovalRequirement
@@ -339,10 +339,21 @@ class EscalationState:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data; :meth:`from_dict` restores it."""
-        return asdict(self)
+        """Plain JSON data; :meth:`from_dict` restores it.
+
+        The lists that change after opening are copied; the rest is shared, as nothing
+        changes it (``dataclasses.asdict`` deep-copies everything: this is on the hot path).
+        """
+        data = {name: getattr(self, name) for name in _FIELDS}
+        for name in _GROWING:
+            data[name] = list(data[name])
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EscalationState:
         """The state :meth:`to_dict` wrote."""
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(EscalationState))
+_GROWING = ("approvers", "deniers", "approval_ids")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from .approvals_flow import approval_gate, install_approvals
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
 from .models import install_model_monitoring
 from .risk import AccessRisk
+from .state import ChangelogState, StateWrite
 
 __all__ = ["Emitter", "TransactionUnavailable", "WorkerStats", "build_app"]
 
@@ -47,25 +49,26 @@ class WorkerStats:
 
 
 class Emitter:
-    """Produces a batch's outputs; under exactly-once, in the transaction that commits them.
+    """Produces a batch's outputs and state; under exactly-once, in the transaction that
+    commits them with the offsets of the events they answer.
 
     Under ``exactly_once`` each input partition has its own transactional producer (Faust's,
     by transactional id). :meth:`emit` hands a batch's outputs to the producer of the input
-    partition they answer, records how far that partition's events are answered, acknowledges
-    the events and returns without waiting for the broker: the next batch is decided while
-    this one is on the wire. Faust's periodic commit (``broker_commit_interval``) then
-    commits each partition's transaction through :meth:`_commit_transactions`, which replaces
-    it: under the partition's lock it waits for every output sent in the transaction, puts
-    the offset just past the last *answered* event into it, commits and begins the next one.
-    Offsets and outputs therefore commit together or not at all, and a crash leaves the
-    events since the last commit to be decided again, their first outputs aborted.
+    partition they answer, keeps the batch's state writes (:mod:`~clearance.streams.state`;
+    the latest per key), records how far the partition's events are answered, acknowledges
+    them and returns without waiting for the broker: the next batch is decided while this
+    one is on the wire. Faust's periodic commit (``broker_commit_interval``) is routed
+    through :meth:`_commit_transactions`: under the partition's lock it writes the state
+    kept, puts the offset just past the last answered event into the transaction and
+    commits it. Outputs, state and offsets commit together or not at all; a crash leaves
+    the events since the last commit to be decided again from the state committed with
+    them, their first outputs aborted.
 
-    Three Faust behaviours make this necessary (faust-streaming 0.15): ``topic.send`` picks
-    the transaction by the *output* key's partition; Faust computes the offsets to commit
-    before it takes the transaction's lock; and its commit does not wait for the outputs
-    already handed to the producer (aiokafka's ``commit_transaction`` does not flush).
+    Faust's own path is not used because (faust-streaming 0.15) ``topic.send`` picks the
+    transaction by the *output* key's partition; Faust computes the offsets to commit before
+    it takes the transaction's lock; and table writes go through a buffer outside any batch.
 
-    Under ``at_least_once`` the outputs go through Faust's producer, which Faust flushes
+    Under ``at_least_once`` everything goes through Faust's producer, which Faust flushes
     before it commits the consumer offsets.
     """
 
@@ -74,9 +77,11 @@ class Emitter:
         self._transactional_ids: dict[tuple[str, int], str] = {}
         #: Offset committed for an input partition (in its transaction), by this worker.
         self.committed: dict[tuple[str, int], int] = {}
-        #: Open transactions: tid -> (producer, pending deliveries, next offset by partition).
+        #: Open transactions by transactional id.
         self._open: dict[str, _OpenTransaction] = {}
         self._installed = False
+        # mode's handler type wants an untyped ``signal`` keyword that mypy cannot match here.
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
 
     def _transactional_id(self, topic: str, partition: int) -> str:
         tid = self._transactional_ids.get((topic, partition))
@@ -87,39 +92,48 @@ class Emitter:
             self._transactional_ids[(topic, partition)] = tid
         return tid
 
-    async def emit(self, outputs: list[OutputMessage], events: list[EventT]) -> None:
-        """Hand ``outputs`` (answering ``events``) to the producer; commit happens on interval."""
+    async def emit(
+        self,
+        outputs: list[OutputMessage],
+        events: list[EventT],
+        state: Sequence[StateWrite] = (),
+    ) -> None:
+        """Hand ``outputs`` and ``state`` (answering ``events``) to the producers.
+
+        State writes belong to the input partition they name (their changelog partition).
+        """
         if not self.app.in_transaction:
-            send = self.app.producer.send
-            for out in outputs:
-                await send(out.topic, out.key, out.value, None, None, None)
+            await self._send_plain(outputs, state)
             for event in events:
                 event.ack()
             return
         self._install()
-        by_partition: dict[tuple[str, int], list[OutputMessage]] = defaultdict(list)
-        for out in outputs:
-            by_partition[(out.source.topic, out.source.partition)].append(out)
-        events_by_partition: dict[tuple[str, int], list[EventT]] = defaultdict(list)
+        units: dict[tuple[str, int], _Unit] = defaultdict(_Unit)
         for event in events:
-            events_by_partition[(event.message.topic, event.message.partition)].append(event)
-        for (topic, partition), answered in events_by_partition.items():
-            unit = by_partition.get((topic, partition), [])
+            units[(event.message.topic, event.message.partition)].events.append(event)
+        topic = events[0].message.topic if events else None
+        for out in outputs:
+            units[(out.source.topic, out.source.partition)].outputs.append(out)
+        for write in state:
+            units[(topic or "", write.partition)].state.append(write)
+        for (source_topic, partition), unit in units.items():
+            answered = unit.events
+            outputs_ = unit.outputs
             # An event below the offset this worker committed for the partition already has
             # its decision committed (in that same transaction): it is a redelivery after a
             # rebalance that gave the partition back to this worker. Deciding it again would
             # publish a second decision.
-            done = self.committed.get((topic, partition), -1)
-            if answered[0].message.offset < done:
+            done = self.committed.get((source_topic, partition), -1)
+            if answered and answered[0].message.offset < done:
                 for event in answered:
                     if event.message.offset < done:
                         event.ack()
                 answered = [e for e in answered if e.message.offset >= done]
-                unit = [o for o in unit if o.source.offset >= done]
+                outputs_ = [o for o in outputs_ if o.source.offset >= done]
                 if not answered:
                     continue
             try:
-                await self._send_unit(topic, partition, unit, answered)
+                await self._send_unit(source_topic, partition, outputs_, answered, unit.state)
             except (ProducerFenced, IllegalOperation, TransactionUnavailable) as exc:
                 # Another worker owns the partition now and holds its transactional id (the
                 # fenced producer stays broken: IllegalOperation), so nothing of this unit
@@ -128,7 +142,7 @@ class Emitter:
                 # a partition we lost is committed from here.
                 log.warning(
                     "%s[%d]: abandoned %d events to the partition's new owner (%s)",
-                    topic,
+                    source_topic,
                     partition,
                     len(answered),
                     exc,
@@ -136,19 +150,70 @@ class Emitter:
                 for event in answered:
                     event.ack()
 
+    async def emit_unanswered(
+        self,
+        topic: str,
+        partition: int,
+        outputs: list[OutputMessage],
+        state: Sequence[StateWrite] = (),
+    ) -> bool:
+        """Produce ``outputs`` and ``state`` that answer no input event (timers) in
+        ``topic[partition]``'s transaction.
+
+        Returns False (nothing sent) when this worker does not own the partition: its new
+        owner produces them from the recovered state. If the transaction holds answered
+        events not committed yet, these join it and commit with their offsets on the next
+        interval; otherwise the transaction is committed at once.
+        """
+        if not self.app.in_transaction:
+            await self._send_plain(outputs, state)
+            await self.app.producer.flush()
+            return True
+        self._install()
+        try:
+            await self._send_unit(topic, partition, outputs, [], state)
+        except (ProducerFenced, IllegalOperation, TransactionUnavailable) as exc:
+            log.warning(
+                "%s[%d]: timer outputs left to the partition's owner (%s)", topic, partition, exc
+            )
+            return False
+        return True
+
+    async def _send_plain(self, outputs: list[OutputMessage], state: Sequence[StateWrite]) -> None:
+        send = self.app.producer.send
+        for out in outputs:
+            await send(out.topic, out.key, out.value, None, None, None)
+        for write in state:
+            await send(write.topic, write.key, write.value, write.partition, None, None)
+
     async def _send_unit(
-        self, topic: str, partition: int, outputs: list[OutputMessage], events: list[EventT]
+        self,
+        topic: str,
+        partition: int,
+        outputs: list[OutputMessage],
+        events: list[EventT],
+        state: Sequence[StateWrite],
     ) -> None:
         # Faust's aiokafka driver keeps one producer and one lock per transactional id.
         driver: Any = self.app.producer
         tid = self._transactional_id(topic, partition)
-        async with driver._trn_locks[tid]:
+        lock = driver._trn_locks.get(tid)
+        if lock is None:
+            raise TransactionUnavailable(f"no transaction for {topic}[{partition}] here")
+        async with lock:
             producer = driver._transaction_producers.get(tid)
             if producer is None:
                 raise TransactionUnavailable(
                     f"no open transaction for {topic}[{partition}]: the partition was revoked "
                     "while its batch was in flight; its new owner decides it again"
                 )
+            manager = producer._txn_manager
+            if manager.is_fatal_error():
+                raise TransactionUnavailable(f"the producer of {topic}[{partition}] was fenced")
+            if not manager.is_in_transaction():
+                # Faust ends every transaction when a rebalance starts and begins them again
+                # for the partitions assigned after it; a batch can fall in between.
+                await producer.begin_transaction()
             txn = self._open.get(tid)
             if txn is None or txn.producer is not producer:
                 # A new producer (after a rebalance): what the old one had open was aborted.
@@ -157,62 +222,33 @@ class Emitter:
             pending = txn.pending
             for out in outputs:
                 pending.append(await send(out.topic, out.value, key=out.key))
-            txn.offsets[TopicPartition(topic, partition)] = events[-1].message.offset + 1
-            for event in events:
-                event.ack()
-
-    async def emit_unanswered(
-        self, topic: str, partition: int, outputs: list[OutputMessage]
-    ) -> bool:
-        """Produce ``outputs`` that answer no input event (timers) in ``topic[partition]``'s
-        transaction.
-
-        Returns False (nothing sent) when this worker does not own the partition: its new
-        owner produces them from the recovered state. If the transaction holds answered
-        events not committed yet, the outputs join it and commit with their offsets on the
-        next interval; otherwise the transaction is committed at once.
-        """
-        if not self.app.in_transaction:
-            send = self.app.producer.send
-            pending = [await send(o.topic, o.key, o.value, None, None, None) for o in outputs]
-            await asyncio.gather(*pending)
-            return True
-        self._install()
-        driver: Any = self.app.producer
-        tid = self._transactional_id(topic, partition)
-        lock = driver._trn_locks.get(tid)
-        if lock is None:
-            return False
-        async with lock:
-            producer = driver._transaction_producers.get(tid)
-            if producer is None:
-                return False
-            txn = self._open.get(tid)
-            send = producer.send
-            if txn is not None and txn.producer is producer:
-                txn.pending.extend([await send(o.topic, o.value, key=o.key) for o in outputs])
-                return True
-            pending = [await send(o.topic, o.value, key=o.key) for o in outputs]
-            await asyncio.gather(*pending)
-            await producer.commit_transaction()
-            await producer.begin_transaction()
-        return True
+            for write in state:
+                txn.state[(write.topic, write.partition, write.key)] = write.value
+            if events:
+                txn.offsets[TopicPartition(topic, partition)] = events[-1].message.offset + 1
+                for event in events:
+                    event.ack()
+            elif not txn.offsets:
+                # Nothing answered waits in this transaction, so no commit of Faust's would
+                # come for it: commit now.
+                await self._finish(tid, txn, self.app.conf.id, start_new_transaction=True)
 
     def _install(self) -> None:
         """Route Faust's periodic transaction commit through :meth:`_commit_transactions`."""
         if self._installed:
             return
         driver: Any = self.app.producer
-        original = driver.commit_transactions
 
         async def commit_transactions(
             tid_to_offset_map: dict[str, dict[Any, int]],
             group_id: str,
             start_new_transaction: bool = True,
         ) -> None:
-            committed = self.committed
-            # Each partition's transaction has its own producer and coordinator round trips:
-            # commit them side by side, so a batch waits for one commit, not for all in turn.
+            # Faust's offsets are not used: it computes them before it waits for each
+            # transaction's lock (a unit committed meanwhile would be moved back behind its
+            # own decisions), and they include events abandoned to a partition's new owner.
+            # Each open transaction commits the offsets recorded with its own units; the
+            # partitions' transactions commit side by side.
             ours = [tid for tid in tid_to_offset_map if tid in self._open]
             if ours:
                 await asyncio.gather(
@@ -221,61 +257,103 @@ class Emitter:
                         for tid in ours
                     )
                 )
-            for tid, offsets in tid_to_offset_map.items():
-                if tid in self._open or tid in ours:
-                    continue
-                # Nothing sent since the last commit: only redelivered events were
-                # acknowledged. Faust's offsets for them must not move the partition back.
-                never_backwards = {
-                    tp: max(offset, committed.get((tp.topic, tp.partition), -1))
-                    for tp, offset in offsets.items()
-                }
-                await original({tid: never_backwards}, group_id, start_new_transaction)
 
         driver.commit_transactions = commit_transactions
         self._installed = True
+
+    async def _on_partitions_revoked(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        """Close every transactional producer before this worker rejoins the group.
+
+        Faust commits the open transactions when a rebalance starts; waiting for each
+        transaction's lock lets a commit in flight finish, so the partition's next owner
+        cannot read its offsets before that commit lands. Closing them all (a rebalance
+        revokes every partition) means a partition assigned again gets a new producer, whose
+        start fences the old owner's and waits for its open transaction to end; Faust would
+        keep the producers of partitions that became standbys, and such a producer, fenced
+        meanwhile, fails every unit.
+        """
+        driver: Any = self.app.producer
+        for tid in list(driver._transaction_producers):
+            async with driver._trn_locks[tid]:
+                self._open.pop(tid, None)
+                producer = driver._transaction_producers.pop(tid, None)
+                if producer is not None:
+                    await producer.stop()
 
     async def _commit_transaction(
         self, tid: str, group_id: str, start_new_transaction: bool
     ) -> None:
         driver: Any = self.app.producer
         async with driver._trn_locks[tid]:
-            txn = self._open.pop(tid, None)
+            txn = self._open.get(tid)
             producer = driver._transaction_producers.get(tid)
             if txn is None or producer is None or txn.producer is not producer:
                 # Revoked since: the new owner's producer fenced this transaction.
+                self._open.pop(tid, None)
                 return
-            try:
-                # aiokafka's commit_transaction does not flush: wait for every record of
-                # the transaction (ours and the tables' changelog writes) to be on the broker.
-                await producer.flush()
-                if txn.pending:
-                    await asyncio.gather(*txn.pending)
+            await self._finish(tid, txn, group_id, start_new_transaction)
+
+    async def _finish(
+        self, tid: str, txn: _OpenTransaction, group_id: str, start_new_transaction: bool
+    ) -> None:
+        """Write the kept state, the offsets, commit; called under the transaction's lock."""
+        del self._open[tid]
+        producer = txn.producer
+        if producer._txn_manager.is_fatal_error():
+            log.warning("%s: transaction abandoned to the partition's new owner (fenced)", tid)
+            return
+        try:
+            for (topic, partition, key), value in txn.state.items():
+                txn.pending.append(await producer.send(topic, value, key=key, partition=partition))
+            if txn.offsets:
                 await producer.send_offsets_to_transaction(txn.offsets, group_id)
-                await producer.commit_transaction()
-            except (ProducerFenced, IllegalOperation) as exc:
-                log.warning("%s: transaction abandoned to the partition's new owner (%s)", tid, exc)
-                return
-            except Exception as exc:
-                # Outputs the broker refused: nothing of the transaction may commit. The
-                # worker stops; its partitions' events are decided again from the offsets
-                # committed before.
-                log.error("%s: transaction failed, stopping the worker: %s", tid, exc)
-                await self.app.crash(exc)
-                raise
-            for tp, offset in txn.offsets.items():
-                self.committed[(tp.topic, tp.partition)] = offset
-            if start_new_transaction:
-                await producer.begin_transaction()
+            # aiokafka's commit sends every record still lingering in the producer before it
+            # ends the transaction, and fails if the broker refused any of them.
+            await producer.commit_transaction()
+            failed = [f.exception() for f in txn.pending if f.done() and f.exception()]
+            if failed or not all(f.done() for f in txn.pending):
+                raise TransactionIncomplete(
+                    f"{tid}: committed a transaction without all of its outputs: "
+                    f"{failed[0] if failed else 'some still in flight'}"
+                )
+        except (ProducerFenced, IllegalOperation) as exc:
+            log.warning("%s: transaction abandoned to the partition's new owner (%s)", tid, exc)
+            return
+        except Exception as exc:
+            # Outputs the broker refused: nothing of the transaction may commit. The worker
+            # stops; its partitions' events are decided again from the offsets committed
+            # before.
+            log.error("%s: transaction failed, stopping the worker: %s", tid, exc)
+            await self.app.crash(exc)
+            raise
+        for tp, offset in txn.offsets.items():
+            self.committed[(tp.topic, tp.partition)] = offset
+        if start_new_transaction:
+            await producer.begin_transaction()
+
+
+@dataclass
+class _Unit:
+    """What one batch holds for one input partition."""
+
+    events: list[EventT] = field(default_factory=list)
+    outputs: list[OutputMessage] = field(default_factory=list)
+    state: list[StateWrite] = field(default_factory=list)
 
 
 @dataclass
 class _OpenTransaction:
-    """Outputs sent in a transaction not committed yet, and the offsets they answer."""
+    """Outputs and state sent or kept in a transaction not committed yet, and the offsets
+    of the events they answer."""
 
     producer: Any
     pending: list[Any] = field(default_factory=list)
+    state: dict[tuple[str, int, bytes], bytes | None] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class TransactionIncomplete(ClearanceError):
+    """A transaction committed while one of its outputs had failed (must never happen)."""
 
 
 class TransactionUnavailable(ClearanceError):
@@ -301,35 +379,37 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "producer_max_request_size": request_bytes,
         "consumer_max_fetch_size": request_bytes,
         "broker_commit_interval": settings.commit_interval_ms / 1000,
-        "producer_linger": 0.002,
+        # Outputs become visible only when their transaction commits, and the commit sends
+        # whatever still lingers: holding records until then costs no latency and turns one
+        # produce request per few records into one per partition and commit.
+        "producer_linger": settings.commit_interval_ms / 1000,
+        "producer_max_batch_size": 512 * 1024,
         # A dead worker's open transaction hides the decisions behind it from read_committed
         # consumers until its partitions move on; Faust's default waits 60 s for that.
         "broker_session_timeout": 15.0,
+        # Faust's recovery check compares a table partition's recovered offset with the
+        # changelog's end, but an end it could not read comes back as -1 and -1 counts as
+        # known (faust-streaming 0.15, tables/recovery.py), so a worker taking over a
+        # partition it held as a standby stops with a ConsistencyError. Tables here live in
+        # memory and are rebuilt from their changelogs, which the Emitter writes in the same
+        # transactions as the offsets: nothing is left for the check to protect.
+        "recovery_consistency_check": False,
     }
 
 
-def _access_risk(app: faust.App, settings: Settings) -> AccessRisk:
+def _access_risk(app: faust.App, settings: Settings) -> tuple[AccessRisk, ChangelogState]:
     """Access scoring with its profiles in a changelog-backed table, by input partition."""
     from clearance.detectors import AccessModel, cold_start_model
 
-    profiles = app.Table(
-        "risk-profiles",
-        partitions=settings.topic_partitions,
-        key_type=str,
-    )
+    profiles = ChangelogState(app, "risk-profiles", settings.topic_partitions)
     model = (
         AccessModel.load(settings.access_model_path)
         if settings.access_model_path
         else cold_start_model()
     )
-
-    def save(partition: int, key: str, state: Any) -> None:
-        # Written at the end of a batch, so the partition is named, not taken from the
-        # stream's current event.
-        profiles.data[key] = state
-        profiles.send_changelog(partition, key, state)
-
-    return AccessRisk(model, load=profiles.data.get, save=save)
+    # Profiles are written once per batch (the latest per key), in the batch's transaction.
+    risk = AccessRisk(model, load=profiles.get, save=profiles.put, flush_interval_s=0.0)
+    return risk, profiles
 
 
 def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
@@ -342,8 +422,9 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         value_serializer="raw",
         partitions=settings.topic_partitions,
     )
-    risk = _access_risk(app, settings) if settings.detectors == "access" else None
+    risk, profiles = _access_risk(app, settings) if settings.detectors == "access" else (None, None)
     approvals = approval_gate(app, settings)
+    approvals_state: ChangelogState = app.clearance_approvals_state  # type: ignore[attr-defined]
     decider = Decider(
         policy,
         topics,
@@ -374,9 +455,13 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
                 for m in (event.message for event in events)
             ]
             outputs = decider.decide_batch(batch)
-            if risk is not None:
-                risk.flush()
-            await emitter.emit(outputs, events)
+            state: list[StateWrite] = []
+            if risk is not None and profiles is not None:
+                risk.flush(force=True)
+                state.extend(profiles.take())
+            approvals.flush()
+            state.extend(approvals_state.take())
+            await emitter.emit(outputs, events, state)
             stats.events += len(batch)
             stats.batches += 1
             stats.outputs.update(out.topic for out in outputs)

@@ -107,6 +107,7 @@ class ApprovalState:
         self.one_time_seconds = one_time_seconds
         self.timeout_effect: TimeoutEffect = timeout_effect
         self._books: dict[str, PrincipalBooks] = {}
+        self._dirty: set[str] = set()
         #: Called with the Escalation record of every escalation opened (notifications).
         self.on_open: Callable[[Mapping[str, Any]], None] = lambda record: None
 
@@ -129,8 +130,18 @@ class ApprovalState:
         return books
 
     def save(self, principal_id: str) -> None:
-        """Persist one principal's books."""
-        self._save(principal_id, self._books[principal_id].to_dict())
+        """Mark one principal's books changed; :meth:`flush` persists them."""
+        self._dirty.add(principal_id)
+
+    def flush(self) -> None:
+        """Persist every principal's books changed since the last flush, once each.
+
+        Called once per batch, before the batch's outputs are handed to the producer, so a
+        principal escalated a hundred times in a batch is written once, not a hundred times.
+        """
+        dirty, self._dirty = self._dirty, set()
+        for principal_id in dirty:
+            self._save(principal_id, self._books[principal_id].to_dict())
 
     # -- the decider's side ------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from .approval_records import (
 )
 from .approval_state import ApprovalState
 from .decide import Decider, InputMessage, OutputMessage
+from .state import ChangelogState
 
 __all__ = ["ApprovalsFlow", "approval_gate", "install_approvals", "load_keyring"]
 
@@ -66,7 +67,7 @@ def load_keyring(settings: Settings) -> Keyring:
 
 def approval_gate(app: faust.App, settings: Settings) -> ApprovalState:
     """The Decider's approvals collaborator, its state in the table ``approvals``."""
-    table = app.Table(TABLE_NAME, partitions=settings.topic_partitions, key_type=str)
+    table = ChangelogState(app, TABLE_NAME, settings.topic_partitions)
     keyring = load_keyring(settings)
     if not len(keyring):
         log.warning(
@@ -75,18 +76,17 @@ def approval_gate(app: faust.App, settings: Settings) -> ApprovalState:
         )
 
     def save(principal_id: str, state: Any) -> None:
-        # Written outside the stream's current event, so the partition is named.
-        table.data[principal_id] = state
-        table.send_changelog(int(state["partition"]), principal_id, state)
+        # The write joins the transaction of the batch (or timer tick) that made it.
+        table.put(int(state["partition"]), principal_id, state)
 
     gate = ApprovalState(
         keyring,
-        load=table.data.get,
+        load=table.get,
         save=save,
         one_time_seconds=settings.one_time_grant_seconds,
         timeout_effect=settings.escalation_timeout_effect,
     )
-    app.clearance_approvals_table = table  # type: ignore[attr-defined]
+    app.clearance_approvals_state = table  # type: ignore[attr-defined]
     return gate
 
 
@@ -173,6 +173,7 @@ class ApprovalsFlow:
             waiter = self.waiting.pop(outcome.approval_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(record)
+        self.gate.flush()
         return out
 
     def tick(self, partitions: set[int], now_ms: int) -> dict[int, list[OutputMessage]]:
@@ -214,6 +215,7 @@ class ApprovalsFlow:
             by_partition.setdefault(partition, []).append(
                 self._out(topics.revocations, self._revocations, principal_id, revocation, source)
             )
+        self.gate.flush()
         return by_partition
 
 
@@ -227,8 +229,8 @@ def install_approvals(
     """Add the verdicts agent, the timer, the notifier and the reviewer API to ``app``."""
     from .reviewer_api import install_reviewer_api
 
-    table = app.clearance_approvals_table  # type: ignore[attr-defined]
-    flow = ApprovalsFlow(gate, decider, lambda: list(table.data.keys()))
+    table: ChangelogState = app.clearance_approvals_state  # type: ignore[attr-defined]
+    flow = ApprovalsFlow(gate, decider, table.keys)
     approvals_topic = app.topic(
         settings.topic("approvals"),
         key_serializer="raw",
@@ -246,7 +248,7 @@ def install_approvals(
         async for events in take(settings.batch_max_events, within=batch_wait):
             batch = [_input(event) for event in events]
             outputs = flow.verdicts(batch, int(time.time() * 1000))
-            await emitter.emit(outputs, events)
+            await emitter.emit(outputs, events, table.take())
 
     @app.timer(interval=settings.approvals_tick_ms / 1000)
     async def approvals_tick() -> None:
@@ -255,8 +257,12 @@ def install_approvals(
         }
         if not owned:
             return
-        for partition, outputs in flow.tick(owned, int(time.time() * 1000)).items():
-            if outputs and not await emitter.emit_unanswered(actions_topic, partition, outputs):
+        by_partition = flow.tick(owned, int(time.time() * 1000))
+        writes = table.take()
+        for partition in sorted({*by_partition, *(w.partition for w in writes)}):
+            outputs = by_partition.get(partition, [])
+            state = [w for w in writes if w.partition == partition]
+            if not await emitter.emit_unanswered(actions_topic, partition, outputs, state):
                 log.warning(
                     "%s[%d]: %d timer outputs left to the partition's new owner",
                     actions_topic,

@@ -23,6 +23,7 @@ from clearance.rules import CompiledPolicy
 
 from .decide import InputMessage, TopicNames
 from .model_decide import ModelDecider
+from .state import ChangelogState
 
 if TYPE_CHECKING:
     from .app import Emitter
@@ -43,21 +44,16 @@ def install_model_monitoring(
         value_serializer="raw",
         partitions=settings.topic_partitions,
     )
-    monitors = app.Table("model-monitors", partitions=settings.topic_partitions, key_type=str)
-
-    def save(partition: int, model_id: str, state: Any) -> None:
-        # Written at the end of a batch, so the partition is named, not taken from the
-        # stream's current event.
-        monitors.data[model_id] = state
-        monitors.send_changelog(partition, model_id, state)
+    # Monitor state is written in the transaction of the batch that changed it.
+    monitors = ChangelogState(app, "model-monitors", settings.topic_partitions)
 
     decider = ModelDecider(
         policy,
         TopicNames.with_prefix(settings.topic_prefix),
         settings.output_format,
         settings.max_message_bytes,
-        load=monitors.data.get,
-        save=save,
+        load=monitors.get,
+        save=monitors.put,
     )
     batch_wait = settings.batch_wait_ms / 1000
 
@@ -75,7 +71,7 @@ def install_model_monitoring(
             ]
             outputs = decider.decide_batch(batch)
             decider.flush()
-            await emitter.emit(outputs, events)
+            await emitter.emit(outputs, events, monitors.take())
 
     @app.on_rebalance_complete.connect
     def forget_monitors(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
