@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from clearance.schemas import Codec
 from clearance.traffic import TrafficGenerator
@@ -278,3 +278,49 @@ class RssSampler:
                 shown.append(f"{t:.0f}s:{kib / 1024:.0f}")
                 next_t = t + every
         return " ".join(shown)
+
+
+class CommitWatcher:
+    """Polls a group's committed offsets in a thread and records every move backwards.
+
+    An input offset that goes back behind decisions already committed makes the next owner of
+    the partition decide those events again: the watcher shows such moves directly.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topic: str, partitions: int) -> None:
+        import threading
+
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        self._tps = [TopicPartition(topic, p) for p in range(partitions)]
+        self.polls = 0
+        #: (seconds since start, partition, from offset, to offset)
+        self.backwards: list[tuple[float, int, int, int]] = []
+        self._last: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CommitWatcher:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                committed = self._consumer.committed(self._tps, timeout=5)
+            except KafkaException:  # a slow answer is skipped; the next poll counts
+                continue
+            self.polls += 1
+            for tp in committed:
+                last = self._last.get(tp.partition, -1)
+                if 0 <= tp.offset < last:
+                    self.backwards.append(
+                        (time.monotonic() - self._started, tp.partition, last, tp.offset)
+                    )
+                if tp.offset >= 0:
+                    self._last[tp.partition] = tp.offset

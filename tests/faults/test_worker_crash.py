@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from faults._harness import (
+    CommitWatcher,
     audit_counts,
     produce_events,
     read_committed,
@@ -41,22 +42,28 @@ def test_sigkill_of_a_worker_loses_and_doubles_no_decision(
     )
     third = start_clearance(["worker", "--no-audit-sink"], dict(env, CLEARANCE_WEB_PORT=new_port()))
     time.sleep(8)  # let the group settle with three members
-    ids = produce_events(bootstrap, f"{prefix}actions", EVENTS)
-
-    # Kill one worker once decisions are flowing, part-way through the stream.
-    seen = wait_for_decisions(bootstrap, f"{prefix}decisions", EVENTS // 4, timeout=300)
-    assert seen >= EVENTS // 4, "decisions did not start flowing"
-    sigkill(victim.process)
-
-    topic = read_committed(bootstrap, f"{prefix}decisions", len(ids), timeout=600)
+    watcher = CommitWatcher(bootstrap, env["CLEARANCE_APP_ID"], f"{prefix}actions", 6)
+    with watcher:
+        ids = produce_events(bootstrap, f"{prefix}actions", EVENTS)
+        # Kill one worker once decisions are flowing, part-way through the stream.
+        seen = wait_for_decisions(bootstrap, f"{prefix}decisions", EVENTS // 4, timeout=300)
+        assert seen >= EVENTS // 4, "decisions did not start flowing"
+        sigkill(victim.process)
+        topic = read_committed(bootstrap, f"{prefix}decisions", len(ids), timeout=600)
     inputs = read_committed(bootstrap, f"{prefix}actions", len(ids), 120, codec="ActionEvent")
     assert not inputs.doubled(), "the input itself holds an event twice"
     wait_for_audit_rows(env, len(ids), timeout=300)
     audit = audit_counts(env)
     line = report(f"worker SIGKILL after ~{seen} decisions", ids, topic, audit)
+    print(
+        f"input offsets committed by the deciders moved backwards {len(watcher.backwards)} times "
+        f"in {watcher.polls} polls: {watcher.backwards[:10]}"
+    )
     if topic.doubled():
         print("doubled decisions (output partition@offset, input partition@offset):")
         print(topic.describe_doubles())
     assert with_sink.alive() and third.alive()
+    # A committed input offset that goes back re-opens decided events to the next owner.
+    assert not watcher.backwards, "committed input offsets moved backwards"
     assert "lost_on_topic=0 " in line and "doubled_on_topic=0 " in line, line
     assert "lost_in_clickhouse=0 " in line and line.endswith("doubled_in_clickhouse=0"), line
