@@ -55,8 +55,8 @@ class Emitter:
     Three Faust behaviours make this necessary (faust-streaming 0.15): ``topic.send`` picks
     the transaction by the *output* key's partition; ``take_events`` acknowledges a batch
     only after the loop body returns; and Faust's periodic commit computes the offsets
-    before it takes the lock, so it could commit a unit's outputs with older offsets. That
-    commit is wrapped so it never moves an offset back behind one committed here.
+    before it takes the lock, so it would move an offset back behind a unit committed
+    meanwhile. That commit is replaced by a no-op: every unit commits its own offsets.
 
     Under ``at_least_once`` the outputs are sent and awaited before ``take_events`` acks.
     """
@@ -66,6 +66,8 @@ class Emitter:
         self._transactional_ids: dict[tuple[str, int], str] = {}
         self.committed: dict[tuple[str, int], int] = {}
         self._wrapped = False
+        # mode's handler type wants an untyped ``signal`` keyword that mypy cannot match here.
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
 
     def _transactional_id(self, topic: str, partition: int) -> str:
         tid = self._transactional_ids.get((topic, partition))
@@ -157,25 +159,38 @@ class Emitter:
         if self._wrapped:
             return
         driver: Any = self.app.producer
-        original = driver.commit_transactions
-        committed = self.committed
 
         async def commit_transactions(
             tid_to_offset_map: dict[str, dict[Any, int]],
             group_id: str,
             start_new_transaction: bool = True,
         ) -> None:
-            never_backwards = {
-                tid: {
-                    tp: max(offset, committed.get((tp.topic, tp.partition), -1))
-                    for tp, offset in offsets.items()
-                }
-                for tid, offsets in tid_to_offset_map.items()
-            }
-            await original(never_backwards, group_id, start_new_transaction)
+            # Every unit commits its own offsets in its transaction, so Faust's periodic
+            # commit has nothing to add, and what it would add is wrong: it computes the
+            # offsets before it waits for each transaction's lock, so a unit that commits
+            # meanwhile is moved back behind its own decisions (the next owner of the
+            # partition decides them again); and it would commit the offsets of events
+            # abandoned to a new owner.
+            del tid_to_offset_map, group_id, start_new_transaction
 
         driver.commit_transactions = commit_transactions
         self._wrapped = True
+
+    async def _on_partitions_revoked(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        """Close every transactional producer before this worker rejoins the group.
+
+        Waiting for each transaction's lock lets a unit that is committing finish first, so
+        the partition's next owner cannot read its offsets before that commit lands. Closing
+        them all (a rebalance revokes every partition) means a partition assigned again gets
+        a new producer that fences the old owner's; Faust keeps the producers of partitions
+        that became standbys, and such a producer, fenced meanwhile, fails every unit.
+        """
+        driver: Any = self.app.producer
+        for tid in list(driver._transaction_producers):
+            async with driver._trn_locks[tid]:
+                producer = driver._transaction_producers.pop(tid, None)
+                if producer is not None:
+                    await producer.stop()
 
 
 class TransactionUnavailable(ClearanceError):
