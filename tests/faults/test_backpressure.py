@@ -1,32 +1,39 @@
 """Backpressure: when the audit store or the output topic slows down, consumption slows
 instead of memory filling up.
 
-- A slow audit store (every insert takes 2 s, through the store drill) under a worker that
+- A slow audit store (every insert takes 5 s, through the store drill) under a worker that
   runs the sink in its own process: decisions pile up on Kafka, not in the worker; its RSS
   stays flat while the sink falls tens of thousands of decisions behind.
-- A throttled output topic (a broker quota of 200 KB/s on producers): the deciding worker
-  cannot publish faster, so it consumes slower; its RSS stays flat while most of the input
-  waits on Kafka. After the quota is lifted every event has exactly one decision.
+- A stalled output topic (the broker refuses writes to the decisions topic for 25 s, as when
+  it is short of in-sync replicas): the deciding worker cannot publish, so it stops consuming;
+  its RSS stays flat while the input waits on Kafka. Afterwards every event has exactly one
+  decision.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 from faults._harness import (
     RssSampler,
     audit_query,
-    committed_offsets,
     count_messages,
     produce_events,
     read_committed,
     report,
+    wait_for_decisions,
 )
 
 from clearance.localkafka import LocalKafka
@@ -40,6 +47,8 @@ WARM_UP_S = 15.0
 # buffering the backlog would take (tens of thousands of decoded events and decisions).
 GROWTH_LIMIT_MIB = 48.0
 RSS_LIMIT_MIB = 700.0
+# Below aiokafka's 40 s request timeout, after which a send fails and the agent stops.
+STALL_S = 25.0
 
 
 def assert_flat(sampler: RssSampler, what: str) -> str:
@@ -60,7 +69,7 @@ def test_slow_audit_store_keeps_the_backlog_on_kafka(
     clearance_env: dict[str, str], start_clearance: Any, tmp_path: Path
 ) -> None:
     drill = tmp_path / "store-drill"
-    drill.write_text("slow:2")
+    drill.write_text("slow:5")
     env = dict(
         clearance_env,
         CLEARANCE_TOPIC_PARTITIONS="4",
@@ -78,63 +87,61 @@ def test_slow_audit_store_keeps_the_backlog_on_kafka(
     stored = int(audit_query(env, "SELECT count() AS n FROM clearance.decisions")[0]["n"])
     print(f"\n[slow audit store] decisions on Kafka {on_topic}, rows stored {stored}")
     assert worker.alive()
-    assert on_topic - stored > EVENTS // 3, "the store was not the bottleneck"
+    assert on_topic - stored > EVENTS // 5, "the store was not the bottleneck"
     assert_flat(sampler, "worker with audit sink")
 
 
 @pytest.fixture
-def producer_quota(kafka: LocalKafka) -> Iterator[Any]:
-    """``set(bytes_per_s)``: a broker quota on every producer; lifted at the end."""
+def stall_topic(kafka: LocalKafka) -> Iterator[Any]:
+    """``stall(topic, on)``: while on, the broker refuses writes to ``topic`` as a topic short
+    of in-sync replicas does (min.insync.replicas 2 on one broker; producers retry)."""
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    stalled: set[str] = set()
 
-    def config(*args: str) -> None:
-        subprocess.run(
-            [
-                "java",
-                "-Xmx256m",
-                "-cp",
-                kafka.classpath(),
-                "kafka.admin.ConfigCommand",
-                "--bootstrap-server",
-                kafka.bootstrap,
-                "--entity-type",
-                "clients",
-                "--entity-default",
-                "--alter",
-                *args,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    def stall(topic: str, on: bool) -> None:
+        op = AlterConfigOpType.SET if on else AlterConfigOpType.DELETE
+        entry = ConfigEntry("min.insync.replicas", "2", incremental_operation=op)
+        resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(timeout=30)
+        (stalled.add if on else stalled.discard)(topic)
 
-    yield lambda rate: config("--add-config", f"producer_byte_rate={rate}")
-    config("--delete-config", "producer_byte_rate")
+    yield stall
+    for topic in list(stalled):
+        stall(topic, False)
 
 
-def test_throttled_output_topic_slows_consumption(
-    clearance_env: dict[str, str], start_clearance: Any, producer_quota: Any
+def test_stalled_output_topic_stops_consumption_not_memory(
+    clearance_env: dict[str, str], start_clearance: Any, stall_topic: Any
 ) -> None:
     env = dict(clearance_env, CLEARANCE_TOPIC_PARTITIONS="4", CLEARANCE_LOG_LEVEL="warn")
     prefix = env["CLEARANCE_TOPIC_PREFIX"]
     bootstrap = env["CLEARANCE_KAFKA_BOOTSTRAP"]
+    decisions = f"{prefix}decisions"
     events = EVENTS // 2
     ids = produce_events(bootstrap, f"{prefix}actions", events, seed=32)
-    producer_quota(200_000)
     worker = start_clearance(["worker", "--no-audit-sink"], env)
     with RssSampler(worker.process.pid) as sampler:
-        time.sleep(WINDOW_S)
-    consumed = sum(
-        max(0, offset)
-        for offset in committed_offsets(
-            bootstrap, env["CLEARANCE_APP_ID"], f"{prefix}actions", 4
-        ).values()
+        wait_for_decisions(bootstrap, decisions, events // 10, timeout=300)
+        stall_topic(decisions, True)
+        stalled_at = sampler.samples[-1][0] if sampler.samples else 0.0
+        on_topic_before = count_messages(bootstrap, decisions)
+        time.sleep(STALL_S)
+        on_topic_after = count_messages(bootstrap, decisions)
+        stall_topic(decisions, False)
+    before = sampler.mib(0, stalled_at)
+    during = sampler.mib(stalled_at + 2)
+    summary = (
+        f"\n[stalled output topic] {STALL_S:.0f} s without writes to {decisions}: topic "
+        f"{on_topic_before} -> {on_topic_after} messages; deciding worker RSS MiB before the "
+        f"stall max {max(before):.0f}, during max {max(during):.0f}; timeline "
+        f"{sampler.timeline(5)}"
     )
-    print(f"\n[throttled output] after {WINDOW_S:.0f} s: {consumed} of {events} events consumed")
-    assert worker.alive()
-    assert consumed < events // 2, "the quota did not slow the worker"
-    assert_flat(sampler, "deciding worker")
+    print(summary)
+    assert worker.alive(), worker.log()[-3000:]
+    assert on_topic_after - on_topic_before < 5000, "the stall did not hold the decisions back"
+    assert max(during) - max(before) < GROWTH_LIMIT_MIB, summary
 
-    producer_quota(100_000_000)
-    topic = read_committed(bootstrap, f"{prefix}decisions", len(ids), timeout=600)
-    line = report("throttled output topic, then lifted", ids, topic, None)
+    topic = read_committed(bootstrap, decisions, len(ids), timeout=600)
+    line = report("stalled output topic, then released", ids, topic, None)
     assert "lost_on_topic=0 " in line and line.endswith("doubled_on_topic=0"), line
