@@ -32,18 +32,28 @@ def produce_events(bootstrap: str, topic: str, count: int, seed: int = 99) -> se
     )
     codec = Codec("ActionEvent")
     ids = set()
+    failures: list[str] = []
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            failures.append(str(error))
+
     for event in TrafficGenerator(seed=seed).events(count):
         ids.add(event["event_id"])
         while True:
             try:
                 producer.produce(
-                    topic, key=event["principal"]["id"].encode(), value=codec.encode(event)
+                    topic,
+                    key=event["principal"]["id"].encode(),
+                    value=codec.encode(event),
+                    on_delivery=delivered,
                 )
                 break
             except BufferError:
                 producer.poll(0.1)
         producer.poll(0)
     assert producer.flush(300) == 0
+    assert not failures, f"{len(failures)} events not published: {failures[:3]}"
     return ids
 
 
@@ -324,3 +334,14 @@ class CommitWatcher:
                     )
                 if tp.offset >= 0:
                     self._last[tp.partition] = tp.offset
+
+
+def wait_for_topic(bootstrap: str, topic: str, timeout: float = 120) -> None:
+    """Block until ``topic`` exists (the worker creates Clearance's topics at start)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while topic not in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{topic} was not created in {timeout} s"
+        time.sleep(0.5)

@@ -34,6 +34,7 @@ from faults._harness import (
     read_committed,
     report,
     wait_for_decisions,
+    wait_for_topic,
 )
 
 from clearance.localkafka import LocalKafka
@@ -79,7 +80,7 @@ def test_slow_audit_store_keeps_the_backlog_on_kafka(
     prefix = env["CLEARANCE_TOPIC_PREFIX"]
     bootstrap = env["CLEARANCE_KAFKA_BOOTSTRAP"]
     worker = start_clearance(["worker"], env)
-    time.sleep(5)
+    wait_for_topic(bootstrap, f"{prefix}actions")
     with RssSampler(worker.process.pid) as sampler:
         produce_events(bootstrap, f"{prefix}actions", EVENTS, seed=31)
         time.sleep(max(0.0, WINDOW_S - sampler.samples[-1][0] if sampler.samples else WINDOW_S))
@@ -119,8 +120,9 @@ def test_stalled_output_topic_stops_consumption_not_memory(
     bootstrap = env["CLEARANCE_KAFKA_BOOTSTRAP"]
     decisions = f"{prefix}decisions"
     events = EVENTS // 2
-    ids = produce_events(bootstrap, f"{prefix}actions", events, seed=32)
     worker = start_clearance(["worker", "--no-audit-sink"], env)
+    wait_for_topic(bootstrap, f"{prefix}actions")
+    ids = produce_events(bootstrap, f"{prefix}actions", events, seed=32)
     with RssSampler(worker.process.pid) as sampler:
         wait_for_decisions(bootstrap, decisions, events // 10, timeout=300)
         stall_topic(decisions, True)

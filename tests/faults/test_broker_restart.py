@@ -21,6 +21,7 @@ from faults._harness import (
     report,
     wait_for_audit_rows,
     wait_for_decisions,
+    wait_for_topic,
 )
 
 from clearance.localkafka import LocalKafka
@@ -50,6 +51,7 @@ def test_broker_restart_loses_and_doubles_nothing(
     prefix = env["CLEARANCE_TOPIC_PREFIX"]
     bootstrap = own_broker.bootstrap
     worker = start_clearance(["worker"], env)
+    wait_for_topic(bootstrap, f"{prefix}actions")
     ids = produce_events(bootstrap, f"{prefix}actions", EVENTS // 2, seed=7)
     seen = wait_for_decisions(bootstrap, f"{prefix}decisions", EVENTS // 8, timeout=300)
     assert seen >= EVENTS // 8, "decisions did not start flowing"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from faults._harness import rss_kib
+from faults._harness import rss_kib, wait_for_topic
 from faults._hostile import hostile_corpus
 
 from clearance.schemas import Codec
@@ -44,6 +44,7 @@ def test_hostile_input_is_all_dead_lettered_without_a_crash(
     prefix = env["CLEARANCE_TOPIC_PREFIX"]
     bootstrap = env["CLEARANCE_KAFKA_BOOTSTRAP"]
     worker = start_clearance(["worker", "--no-audit-sink"], env)
+    wait_for_topic(bootstrap, f"{prefix}actions")
     peak = {"rss": 0}
     stop = threading.Event()
 

@@ -21,6 +21,7 @@ from faults._harness import (
     report,
     sigkill,
     wait_for_audit_rows,
+    wait_for_topic,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -42,6 +43,7 @@ def test_sigkill_of_the_audit_sink_loses_and_doubles_no_row(
     bootstrap = env["CLEARANCE_KAFKA_BOOTSTRAP"]
     worker = start_clearance(["worker", "--no-audit-sink"], env)
     sink = start_clearance(["audit", "sink"], env)
+    wait_for_topic(bootstrap, f"{prefix}actions")
     ids = produce_events(bootstrap, f"{prefix}actions", EVENTS)
 
     def sink_committed() -> int:

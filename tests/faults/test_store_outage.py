@@ -24,6 +24,7 @@ from faults._harness import (
     read_committed,
     report,
     wait_for_audit_rows,
+    wait_for_topic,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -47,6 +48,7 @@ def test_audit_store_outage_of_30_s_loses_and_doubles_no_row(
     group = env["CLEARANCE_AUDIT_GROUP"]
     decisions = f"{prefix}decisions"
     worker = start_clearance(["worker"], env)
+    wait_for_topic(bootstrap, f"{prefix}actions")
     ids = produce_events(bootstrap, f"{prefix}actions", EVENTS // 2, seed=21)
     wait_for_audit_rows(env, EVENTS // 8, timeout=300)
 
