@@ -17,6 +17,7 @@ from clearance.audit._checks import (
     duplicate_decision_ids,
 )
 from clearance.audit._connect import DSN_SETTING, connect, embedded_store_path, redact_dsn
+from clearance.audit._drill import StoreDrill
 from clearance.audit._endpoint import QueryEndpoint
 from clearance.audit._errors import AuditQueryError, AuditSinkError, AuditStoreError
 from clearance.audit._lock import (
@@ -79,6 +80,7 @@ __all__ = [
     "QueryEndpoint",
     "QueryResult",
     "SinkStatus",
+    "StoreDrill",
     "StoreHolder",
     "StoreLock",
     "acquire_store_lock",

@@ -15,6 +15,7 @@ from clickhouse_connect.driver.exceptions import (
     ProgrammingError,
 )
 
+from clearance.audit._drill import StoreDrill
 from clearance.audit._errors import AuditStoreError
 from clearance.audit._rows import APPROVAL_COLUMNS, DEAD_LETTER_COLUMNS, DECISION_COLUMNS
 from clearance.audit._schema import APPROVALS_TABLE, DEAD_LETTERS_TABLE, DECISIONS_TABLE
@@ -90,13 +91,18 @@ class AuditWriter:
         A writable clickhouse-connect client on a migrated store.
     batch_max_rows
         Largest insert; longer row lists are split into several inserts.
+    drill
+        A fault drill applied around every insert (outage and slow-store tests); None: none.
     """
 
-    def __init__(self, client: Client, batch_max_rows: int = 5000) -> None:
+    def __init__(
+        self, client: Client, batch_max_rows: int = 5000, drill: StoreDrill | None = None
+    ) -> None:
         if batch_max_rows < 1:
             raise ValueError("batch_max_rows must be at least 1")
         self.client = client
         self.batch_max_rows = batch_max_rows
+        self.drill = drill
 
     def write_decisions(self, rows: Sequence[tuple[Any, ...]], dedup_token: str) -> int:
         """Insert decision rows (from :func:`decision_row`); a replay of the same token is dropped.
@@ -146,12 +152,15 @@ class AuditWriter:
         for number, chunk in enumerate(chunks):
             token = dedup_token if len(chunks) == 1 else f"{dedup_token}#{number}"
             try:
+                mode = self.drill.before_insert(table) if self.drill is not None else ""
                 self.client.insert(
                     table,
                     chunk,
                     column_names=list(columns),
                     settings={"insert_deduplication_token": token},
                 )
+                if self.drill is not None:
+                    self.drill.after_insert(table, mode)
             except Exception as exc:
                 raise store_error(exc, f"insert {len(chunk)} rows into {table}") from exc
         return len(rows)

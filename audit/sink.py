@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from clearance.audit._batch import AuditBatch, Decoder, build_batch
 from clearance.audit._connect import connect
+from clearance.audit._drill import StoreDrill
 from clearance.audit._errors import AuditSinkError, AuditStoreError
 from clearance.audit._schema import migrate
 from clearance.audit._writer import AuditWriter
@@ -106,6 +107,8 @@ class AuditSink:
         Builds the consumer from its settings; ``confluent_kafka.Consumer`` when None.
     migrate_store
         Run :func:`migrate` on the store before consuming.
+    drill
+        A fault drill for the writer (see :class:`~clearance.audit._drill.StoreDrill`).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class AuditSink:
         consumer_config: Mapping[str, Any] | None = None,
         consumer_factory: Callable[[dict[str, Any]], Consumer] | None = None,
         migrate_store: bool = True,
+        drill: StoreDrill | None = None,
     ) -> None:
         if client is None and dsn is None:
             raise ValueError("AuditSink needs a client or a dsn")
@@ -153,6 +157,7 @@ class AuditSink:
         self._max_message_bytes = max_message_bytes
         self._consumer_factory = consumer_factory or Consumer
         self._migrate = migrate_store
+        self._drill = drill
         self._config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
@@ -243,7 +248,7 @@ class AuditSink:
         try:
             if self._migrate:
                 migrate(client)
-            writer = AuditWriter(client, batch_max_rows=self.batch_max_rows)
+            writer = AuditWriter(client, batch_max_rows=self.batch_max_rows, drill=self._drill)
             consumer = self._consumer_factory(dict(self._config))
             with self._lock:
                 self._running = True

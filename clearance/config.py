@@ -102,6 +102,18 @@ class Settings(BaseSettings):
     audit_batch_wait_ms: int = Field(
         200, ge=1, description="Longest wait before writing a partial audit batch."
     )
+    audit_fetch_queue_kib: int = Field(
+        16_384,
+        ge=1024,
+        le=2_097_151,
+        description="Most KiB of fetched decisions the audit sink holds ahead of ClickHouse "
+        "(librdkafka queued.max.messages.kbytes): bounds its memory when the store is slow.",
+    )
+    audit_drill_file: Path | None = Field(
+        None,
+        description="Fault drills only: while this file holds unreachable, lost-response or "
+        "slow:<seconds>, the audit writer fails or slows every insert that way.",
+    )
     web_host: str = Field("127.0.0.1", description="Address of the worker's HTTP server.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's HTTP server.")
     approval_keys: str = Field(

@@ -12,7 +12,7 @@ from pathlib import Path
 import faust
 import mode
 
-from clearance.audit import AuditSink, AuditStore, open_audit_store
+from clearance.audit import AuditSink, AuditStore, StoreDrill, open_audit_store
 from clearance.config import Settings
 from clearance.rules import DEFAULT_PACK_PATH, CompiledPolicy, compile_pack, load_pack
 
@@ -60,6 +60,13 @@ def _new_sink(settings: Settings, store: AuditStore) -> AuditSink:
         batch_max_rows=settings.audit_batch_rows,
         batch_max_wait_ms=settings.audit_batch_wait_ms,
         stop_event=threading.Event(),
+        # librdkafka prefetches up to 64 MiB by default: while the store is slow or down, the
+        # sink must not hold more than this ahead of it.
+        consumer_config={
+            "queued.max.messages.kbytes": settings.audit_fetch_queue_kib,
+            "queued.min.messages": 10_000,
+        },
+        drill=StoreDrill(settings.audit_drill_file) if settings.audit_drill_file else None,
     )
 
 
