@@ -26,6 +26,8 @@ from clearance.rules import CompiledPolicy
 
 from .approvals_flow import approval_gate, install_approvals
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
+from .policy_flow import install_policy_flow
+from .revocations import RevocationEncoder
 from .risk import AccessRisk
 
 __all__ = ["Emitter", "TransactionUnavailable", "WorkerStats", "build_app"]
@@ -350,9 +352,11 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         settings.max_message_bytes,
         risk=risk,
         approvals=approvals,
+        revocations=RevocationEncoder.from_settings(settings),
     )
     emitter = Emitter(app)
     install_approvals(app, settings, approvals, decider, emitter)
+    install_policy_flow(app, settings, decider, emitter, approvals)
     stats = WorkerStats()
     app.clearance_stats = stats  # type: ignore[attr-defined]
     app.clearance_decider = decider  # type: ignore[attr-defined]

@@ -36,6 +36,25 @@ def load_policy(settings: Settings) -> CompiledPolicy:
     return compile_pack(pack)
 
 
+def pushed_policy(settings: Settings, fallback: CompiledPolicy) -> CompiledPolicy:
+    """The active release on ``clearance.policies`` (``clearance policy push``), compiled;
+    ``fallback`` when none was pushed or the latest one does not compile."""
+    from .policy_releases import PolicyFeed, PolicyRefused, compile_release
+
+    feed = PolicyFeed(settings.kafka_bootstrap, settings.topic("policies"))
+    try:
+        release = feed.current().get("active")
+    finally:
+        feed.close()
+    if release is None:
+        return fallback
+    try:
+        return compile_release(release, settings.data_dir / "policies")
+    except PolicyRefused as exc:
+        log.error("pushed policy refused, %s stays in force: %s", fallback.version, exc)
+        return fallback
+
+
 def prepare(settings: Settings) -> None:
     """Create Clearance's topics (checking the ones that exist)."""
     specs = clearance_topics(
@@ -94,6 +113,7 @@ def run_worker(settings: Settings) -> None:
     policy = load_policy(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare(settings)
+    policy = pushed_policy(settings, policy)
     services: list[mode.ServiceT] = []
     # Holding the embedded store comes first: a second holder must stop before it consumes.
     store = (

@@ -1,0 +1,273 @@
+"""Policy changes on the stream: switch versions, re-check live grants, run a shadow pack.
+
+One call wires it into :func:`~clearance.streams.app.build_app`: :func:`install_policy_flow`
+adds a task that follows ``clearance.policies`` (every worker reads every release). For an
+``active`` release it compiles the pack and puts it in force between two batches
+(:meth:`Decider.use_policy`), then re-checks every live grant of the partitions this worker
+owns under the new version: a grant whose scope the new policy denies or revokes is taken
+back (a ``revoke`` decision with ``event_kind: policy`` and a revocation, produced in the
+owning partition's transaction through :meth:`Emitter.emit_unanswered`). A release that
+does not compile is refused in the log and the running version stays. A ``shadow`` release
+is evaluated beside the active pack on every batch (:class:`ShadowEvaluator`), its
+decisions published on ``clearance.shadow-decisions`` and never enforced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+
+from clearance.approvals import EscalationState, Grant
+from clearance.config import Settings
+from clearance.rules import CompiledPolicy, Verdict
+from clearance.schemas import Codec
+
+from .approval_state import ApprovalState
+from .decide import Decider, InputMessage, OutputMessage, decision_id_for
+from .policy_releases import PolicyFeed, PolicyRefused, compile_release
+from .revocations import grant_revocation_for
+from .risk import RiskAssessment
+
+__all__ = ["PolicyFlow", "ShadowEvaluator", "install_policy_flow", "regrant_event"]
+
+log = logging.getLogger(__name__)
+
+#: Effects under which a live grant no longer holds.
+TAKES_BACK = frozenset({"deny", "revoke"})
+
+
+def regrant_event(grant: Grant, state: EscalationState | None, now_ms: int) -> dict[str, Any]:
+    """The action a grant allows, as an event the policy can decide again."""
+    principal = (
+        dict(state.principal)
+        if state is not None
+        else {"id": grant.principal_id, "type": "human", "roles": [], "on_behalf_of": None}
+    )
+    principal["on_behalf_of"] = grant.on_behalf_of
+    resource = {**grant.resource._asdict(), "sensitivity": "internal"}
+    if state is not None:
+        resource["sensitivity"] = state.resource.get("sensitivity", "internal")
+    return {
+        "event_id": f"grant:{grant.grant_id}",
+        "occurred_at": now_ms,
+        "principal": principal,
+        "action": grant.action,
+        "resource": resource,
+        "session_id": state.session_id if state is not None else None,
+        "source": None,
+        "data_bytes": None,
+        "context": {},
+    }
+
+
+class ShadowEvaluator:
+    """Decides each batch again under a candidate pack; its decisions are only recorded."""
+
+    def __init__(self, policy: CompiledPolicy, decider: Decider, topic: str) -> None:
+        self.policy = policy
+        self.decider = decider
+        self.topic = topic
+        self._codec = Codec("Decision")
+
+    def __call__(
+        self,
+        events: Sequence[dict[str, Any]],
+        sources: Sequence[InputMessage],
+        verdicts: Sequence[Verdict],
+        risks: Sequence[RiskAssessment | None],
+        now_ms: int,
+    ) -> list[OutputMessage]:
+        detectors = [r.detectors if r is not None else {} for r in risks]
+        if not risks or risks[0] is None:
+            shadow = self.policy.decide_many(list(events), "action")
+        else:
+            shadow = self.policy.decide_many(list(events), "action", detectors)
+        version = self.policy.version
+        out = []
+        fmt = self.decider.output_format
+        for event, source, candidate, risk in zip(events, sources, shadow, risks, strict=True):
+            record = self.decider.decision_record(event, candidate, source, now_ms, risk)
+            record["decision_id"] = decision_id_for(f"shadow:{version}", event["event_id"])
+            record["escalation_id"] = None
+            out.append(
+                OutputMessage(
+                    self.topic,
+                    event["principal"]["id"].encode(),
+                    self._codec.encode(record, fmt, trusted=True),
+                    source,
+                )
+            )
+        return out
+
+
+class PolicyFlow:
+    """Applies releases to the decider and re-checks grants; the task calls it."""
+
+    def __init__(
+        self, settings: Settings, decider: Decider, gate: ApprovalState | None, principal_ids: Any
+    ) -> None:
+        self.decider = decider
+        self.gate = gate
+        self.principal_ids = principal_ids
+        self.root = settings.data_dir / "policies"
+        self.shadow_topic = settings.topic("shadow-decisions")
+        self._decisions = Codec("Decision")
+
+    def apply(self, release: dict[str, Any]) -> CompiledPolicy | None:
+        """Put a release in force (active) or beside it (shadow); the new active policy, if any.
+
+        A release that does not compile is refused (logged); nothing changes.
+        """
+        slot, version = release["slot"], release["version"]
+        current = self.decider.policy.version
+        if slot == "active" and version == current:
+            return None
+        shadow = self.decider.shadow
+        if slot == "shadow" and shadow is not None and shadow.policy.version == version:
+            return None
+        try:
+            policy = compile_release(release, self.root)
+        except PolicyRefused as exc:
+            log.error("policy release refused, %s stays in force: %s", current, exc)
+            return None
+        if slot == "shadow":
+            self.decider.shadow = ShadowEvaluator(policy, self.decider, self.shadow_topic)
+            log.info(
+                "shadow policy %s evaluated beside %s (pushed by %s)",
+                version,
+                current,
+                release["pushed_by"],
+            )
+            return None
+        self.decider.use_policy(policy)
+        if shadow is not None and shadow.policy.version == version:
+            self.decider.shadow = None  # promoted
+        log.info(
+            "policy %s in force (was %s, pushed by %s)", version, current, release["pushed_by"]
+        )
+        return policy
+
+    def recheck(
+        self, policy: CompiledPolicy, partitions: set[int], now_ms: int
+    ) -> dict[int, list[OutputMessage]]:
+        """Revoke the live grants of ``partitions`` that ``policy`` no longer allows."""
+        if self.gate is None or not partitions:
+            return {}
+        live = self.gate.active_grants(self.principal_ids(), partitions, now_ms)
+        if not live:
+            return {}
+        events = [regrant_event(grant, state, now_ms) for _, _, grant, state in live]
+        verdicts = policy.decide_many(events, "action")
+        topics = self.decider.topics
+        fmt = self.decider.output_format
+        by_partition: dict[int, list[OutputMessage]] = {}
+        for (principal_id, partition, grant, state), event, verdict in zip(
+            live, events, verdicts, strict=True
+        ):
+            if verdict.effect not in TAKES_BACK:
+                continue
+            if self.gate.revoke_grant(principal_id, grant.grant_id) is None:
+                continue
+            source = InputMessage("", partition, -1, None, None, now_ms)
+            decision = self.decider.decision_record(event, verdict, source, now_ms)
+            decision.update(
+                decision_id=decision_id_for("policy", f"{policy.version}:{grant.grant_id}"),
+                event_id=state.event_id if state is not None else event["event_id"],
+                event_kind="policy",
+                effect="revoke",
+                escalation_id=grant.escalation_id,
+                approvers=list(grant.approvers),
+                grant_id=grant.grant_id,
+                grant_expires_at=grant.expires_at,
+                reasons=[
+                    f"grant {grant.grant_id} revoked: policy {policy.version} decides "
+                    f"{verdict.effect} for {grant.action} on {grant.resource.id}",
+                    *verdict.reasons,
+                ],
+            )
+            revocation = grant_revocation_for(
+                event["principal"],
+                grant,
+                reason_code="policy_change",
+                reason=decision["reasons"][0],
+                policy_version=policy.version,
+                now_ms=now_ms,
+                cause=policy.version,
+                decision_id=decision["decision_id"],
+                rule_ids=list(verdict.rule_ids),
+            )
+            key = principal_id.encode()
+            by_partition.setdefault(partition, []).extend(
+                [
+                    OutputMessage(
+                        topics.decisions,
+                        key,
+                        self._decisions.encode(decision, fmt, trusted=True),
+                        source,
+                    ),
+                    OutputMessage(
+                        topics.revocations,
+                        key,
+                        self.decider.revocations.encode(revocation, fmt, trusted=True),
+                        source,
+                    ),
+                ]
+            )
+        return by_partition
+
+
+def install_policy_flow(
+    app: faust.App,
+    settings: Settings,
+    decider: Decider,
+    emitter: Any,
+    gate: ApprovalState | None,
+) -> PolicyFlow:
+    """Add the task that follows ``clearance.policies`` to ``app``."""
+    table = getattr(app, "clearance_approvals_table", None)
+    flow = PolicyFlow(
+        settings, decider, gate, lambda: list(table.data.keys()) if table is not None else []
+    )
+    actions_topic = settings.topic("actions")
+    topic = settings.topic("policies")
+
+    @app.task
+    async def follow_policies() -> None:
+        loop = asyncio.get_running_loop()
+        feed = await loop.run_in_executor(None, PolicyFeed, settings.kafka_bootstrap, topic)
+        try:
+            while True:
+                releases, _ = await loop.run_in_executor(None, feed.poll, 0.5)
+                for release in releases:
+                    policy = flow.apply(release)
+                    if policy is not None:
+                        await _recheck(policy)
+        finally:
+            feed.close()
+
+    async def _recheck(policy: CompiledPolicy) -> None:
+        owned = {
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == actions_topic
+        }
+        outputs = flow.recheck(policy, owned, int(time.time() * 1000))
+        for partition, items in outputs.items():
+            if not await emitter.emit_unanswered(actions_topic, partition, items):
+                log.warning(
+                    "%s[%d]: %d policy revocations left to the partition's new owner",
+                    actions_topic,
+                    partition,
+                    len(items),
+                )
+        if outputs:
+            log.info(
+                "policy %s revoked %d grants",
+                policy.version,
+                sum(len(v) for v in outputs.values()) // 2,
+            )
+
+    return flow
