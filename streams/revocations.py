@@ -41,7 +41,7 @@ class RevocationEncoder:
         audience = tuple(a.strip() for a in settings.set_audience.split(",") if a.strip())
         path = settings.set_signing_key
         key = load_signing_key(path.read_text()) if path else None
-        kid = settings.set_signing_kid or (path.stem if path else "")
+        kid = settings.set_signing_kid or (path.stem.removesuffix(".private") if path else "")
         return cls(SetIssuer(settings.set_issuer, audience), key, kid)
 
     def complete(self, record: Mapping[str, Any]) -> dict[str, Any]:
