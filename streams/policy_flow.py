@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -61,7 +62,7 @@ def regrant_event(grant: Grant, state: EscalationState | None, now_ms: int) -> d
         "session_id": state.session_id if state is not None else None,
         "source": None,
         "data_bytes": None,
-        "context": {},
+        "context": dict(state.context) if state is not None else {},
     }
 
 
@@ -117,6 +118,9 @@ class PolicyFlow:
         self.root = settings.data_dir / "policies"
         self.shadow_topic = settings.topic("shadow-decisions")
         self._decisions = Codec("Decision")
+        #: grant id -> the policy version it was last re-checked under (in memory: after a
+        #: restart a grant is checked once more, with the same result).
+        self.checked: dict[str, str] = {}
 
     def apply(self, release: dict[str, Any]) -> CompiledPolicy | None:
         """Put a release in force (active) or beside it (shadow); the new active policy, if any.
@@ -155,12 +159,25 @@ class PolicyFlow:
     def recheck(
         self, policy: CompiledPolicy, partitions: set[int], now_ms: int
     ) -> dict[int, list[OutputMessage]]:
-        """Revoke the live grants of ``partitions`` that ``policy`` no longer allows."""
+        """Revoke the live grants of ``partitions`` that ``policy`` no longer allows.
+
+        Only grants not yet checked under ``policy`` are decided: those issued under another
+        version and not re-checked since (so a worker that starts, or takes over a partition,
+        after a switch still re-checks what it inherits).
+        """
         if self.gate is None or not partitions:
             return {}
-        live = self.gate.active_grants(self.principal_ids(), partitions, now_ms)
+        version = policy.version
+        live = [
+            item
+            for item in self.gate.active_grants(self.principal_ids(), partitions, now_ms)
+            if self.checked.get(item[2].grant_id) != version
+            and (item[3] is None or item[3].policy_version != version)
+        ]
         if not live:
             return {}
+        for _, _, grant, _ in live:
+            self.checked[grant.grant_id] = version
         events = [regrant_event(grant, state, now_ms) for _, _, grant, state in live]
         verdicts = policy.decide_many(events, "action")
         topics = self.decider.topics
@@ -239,16 +256,25 @@ def install_policy_flow(
     @app.task
     async def follow_policies() -> None:
         loop = asyncio.get_running_loop()
-        feed = await loop.run_in_executor(None, PolicyFeed, settings.kafka_bootstrap, topic)
+        # One thread owns the consumer: its close runs after the poll in flight, never beside it.
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-feed")
+        feed = await loop.run_in_executor(thread, PolicyFeed, settings.kafka_bootstrap, topic)
         try:
             while True:
-                releases, _ = await loop.run_in_executor(None, feed.poll, 0.5)
+                releases, _ = await loop.run_in_executor(thread, feed.poll, 0.5)
                 for release in releases:
                     policy = flow.apply(release)
                     if policy is not None:
                         await _recheck(policy)
         finally:
-            feed.close()
+            thread.submit(feed.close)
+            thread.shutdown(wait=False)
+
+    # Grants inherited after a switch (a restart, a rebalance, a table still recovering at
+    # the switch) are re-checked on the approvals timer's period.
+    @app.timer(interval=settings.approvals_tick_ms / 1000)
+    async def recheck_grants() -> None:
+        await _recheck(decider.policy)
 
     async def _recheck(policy: CompiledPolicy) -> None:
         owned = {

@@ -12,7 +12,7 @@ from clearance.schemas import Codec
 from clearance.signals import set_claims, set_problems
 from clearance.streams.approval_state import ApprovalState
 from clearance.streams.decide import Decider, InputMessage, TopicNames
-from clearance.streams.policy_flow import PolicyFlow, ShadowEvaluator
+from clearance.streams.policy_flow import PolicyFlow, ShadowEvaluator, regrant_event
 
 PACKS = Path(__file__).parent / "policy_packs"
 KEY = generate_keypair("api")
@@ -141,3 +141,33 @@ def test_shadow_decisions_are_recorded_apart_and_not_enforced(tmp_path: Path) ->
     assert (record["effect"], record["policy_version"]) == ("deny", shadow.version)
     assert record["event_id"] == "e-s"
     assert record["decision_id"] != Codec("Decision").decode(enforced[0].value)["decision_id"]
+
+
+def test_a_grant_is_decided_again_with_the_context_it_was_approved_on(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    outputs = world.decide(_event("agent:c", "payroll", "e-c", ticket="CHG-7"))
+    escalation_id = Codec("Decision").decode(outputs[0].value)["escalation_id"]
+    world.state.apply(
+        "agent:c",
+        0,
+        signed_approval(
+            {
+                "approval_id": "a-c",
+                "escalation_id": escalation_id,
+                "verdict": "approve",
+                "approver": {"id": "user:bob", "type": "human", "roles": ["data-steward"]},
+                "reason": "ok",
+                "decided_at": 1_795_428_000_500,
+            },
+            KEY.private_key,
+            "api",
+        ),
+        1_795_428_000_500,
+    )
+    ((_, _, grant, state),) = world.state.active_grants(["agent:c"], {0}, 1_795_428_001_000)
+    event = regrant_event(grant, state, 1_795_428_001_000)
+    assert event["context"] == {"ticket": "CHG-7"}
+    assert (event["action"], event["resource"]["id"]) == ("data.export", "payroll")
+    assert event["resource"]["sensitivity"] == "restricted"
+    # Issued under the version in force: nothing to re-check.
+    assert world.flow.recheck(world.decider.policy, {0}, 1_795_428_001_000) == {}
