@@ -68,6 +68,8 @@ def _count_decisions(consumer: Consumer, kind: str, want: int, timeout: float) -
 def run(bootstrap: str, grants: int, affected: float, workdir: Path) -> dict[str, Any]:
     key = generate_keypair("bench-reviewer")
     (workdir / "bench-reviewer.pem").write_text(key.public_pem())
+    # Revocations carry a signed SET, as in production.
+    (workdir / "bench-set.private.pem").write_text(generate_keypair("bench-set").private_pem())
     prefix = f"pp{uuid.uuid4().hex[:8]}."
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLEARANCE_")}
     env.update(
@@ -80,6 +82,7 @@ def run(bootstrap: str, grants: int, affected: float, workdir: Path) -> dict[str
             "CLEARANCE_POLICY_PATH": str(PACKS / "v1"),
             "CLEARANCE_APPROVAL_KEYS": str(workdir / "bench-reviewer.pem"),
             "CLEARANCE_ONE_TIME_GRANT_SECONDS": "3600",
+            "CLEARANCE_SET_SIGNING_KEY": str(workdir / "bench-set.private.pem"),
             "CLEARANCE_LOG_LEVEL": "warn",
         }
     )
@@ -172,6 +175,8 @@ def _measure(
             if message.error() is None:
                 record = codec.decode(message.value())
                 if record["reason_code"] == "policy_change":
+                    if not record["set_jws"]:
+                        raise SystemExit(f"revocation {record['revocation_id']} has no SET")
                     appended.append(message.timestamp()[1] / 1000)
     revocations.close()
     if len(appended) < n_affected:
