@@ -113,7 +113,6 @@ def run_worker(settings: Settings) -> None:
     policy = load_policy(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare(settings)
-    policy = pushed_policy(settings, policy)
     services: list[mode.ServiceT] = []
     # Holding the embedded store comes first: a second holder must stop before it consumes.
     store = (
@@ -124,6 +123,7 @@ def run_worker(settings: Settings) -> None:
     try:
         if store is not None:
             services.append(AuditSinkService(_new_sink(settings, store)))
+        policy = pushed_policy(settings, policy)
         app = build_app(settings, policy)
         log.info("policy %s in force", policy.version)
         worker = faust.Worker(app, *services, loglevel=settings.log_level, quiet=True)
