@@ -2,9 +2,10 @@
 
 Plain Kafka (confluent-kafka), no Faust: the CLI publishes with :func:`publish_release`,
 each worker follows the topic with its own :class:`PolicyFeed` (no consumer group: every
-worker reads every release). The topic is compacted and keyed by slot, so the latest
-``active`` and ``shadow`` releases are always there for a worker that starts; the audit sink
-keeps every release (content and pusher) in ClickHouse.
+worker reads every release). The topic is compacted and keyed by slot and version: compaction
+keeps the last push of each version, in push order, so a worker that starts finds the latest
+release it can compile (a broken one published around the CLI does not hide the good one
+before it); the audit sink keeps every release (content and pusher) in ClickHouse.
 """
 
 from __future__ import annotations
@@ -102,14 +103,14 @@ def prepare_release(path: Path, slot: str, pushed_by: str) -> dict[str, Any]:
 
 
 def publish_release(bootstrap: str, topic: str, release: Mapping[str, Any]) -> tuple[int, int]:
-    """Publish a release keyed by its slot; (partition, offset) once the broker has it."""
+    """Publish a release keyed by slot and version; (partition, offset) once the broker has it."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
     value = Codec("PolicyRelease").encode(dict(release))
     delivered: list[Any] = []
     producer.produce(
         topic,
         value,
-        key=str(release["slot"]).encode(),
+        key=f"{release['slot']}:{release['version']}".encode(),
         on_delivery=lambda err, msg: delivered.append((err, msg)),
     )
     if producer.flush(30) or not delivered:
@@ -195,16 +196,15 @@ class PolicyFeed:
                 continue  # not a release: nothing to put in force
         return releases, at_end
 
-    def current(self, timeout: float = 30.0) -> dict[str, dict[str, Any]]:
-        """The latest release of each slot, reading up to the end of the topic."""
-        latest: dict[str, dict[str, Any]] = {}
+    def history(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Every release on the topic, oldest first, reading up to its end."""
+        found: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             releases, at_end = self.poll(1.0)
-            for release in releases:
-                latest[release["slot"]] = release
+            found.extend(releases)
             if at_end:
-                return latest
+                return found
         raise ClearanceError(
             f"could not read {self.topic} to its end within {timeout:.0f} s. Fix: check Kafka"
         )

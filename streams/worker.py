@@ -37,22 +37,21 @@ def load_policy(settings: Settings) -> CompiledPolicy:
 
 
 def pushed_policy(settings: Settings, fallback: CompiledPolicy) -> CompiledPolicy:
-    """The active release on ``clearance.policies`` (``clearance policy push``), compiled;
-    ``fallback`` when none was pushed or the latest one does not compile."""
+    """The latest active release on ``clearance.policies`` that compiles
+    (``clearance policy push``); ``fallback`` when there is none."""
     from .policy_releases import PolicyFeed, PolicyRefused, compile_release
 
     feed = PolicyFeed(settings.kafka_bootstrap, settings.topic("policies"))
     try:
-        release = feed.current().get("active")
+        releases = [r for r in feed.history() if r["slot"] == "active"]
     finally:
         feed.close()
-    if release is None:
-        return fallback
-    try:
-        return compile_release(release, settings.data_dir / "policies")
-    except PolicyRefused as exc:
-        log.error("pushed policy refused, %s stays in force: %s", fallback.version, exc)
-        return fallback
+    for release in reversed(releases):
+        try:
+            return compile_release(release, settings.data_dir / "policies")
+        except PolicyRefused as exc:
+            log.error("pushed policy refused: %s", exc)
+    return fallback
 
 
 def prepare(settings: Settings) -> None:

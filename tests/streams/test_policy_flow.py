@@ -27,6 +27,7 @@ from streams.test_approvals_flow import KEY, Collector, Setup, _agent, _wait
 from clearance.approvals import Keyring, generate_keypair
 from clearance.localkafka import LocalKafka
 from clearance.signals import set_claims, set_problems, verify_set
+from clearance.streams.policy_releases import prepare_release, publish_release
 
 pytestmark = pytest.mark.integration
 
@@ -205,7 +206,13 @@ def test_a_failing_pack_is_refused_with_its_reason_and_the_version_stays(flow: F
     assert refused.returncode != 0
     assert "refused" in refused.stderr and "pack.yaml:11" in refused.stderr
     assert "Traceback" not in refused.stderr
-    time.sleep(2)
+    # A release written around the CLI (no lint, no tests) that does not compile: each
+    # worker refuses it and keeps its version.
+    broken = prepare_release(PACKS / "v1", "active", "user:mallory")
+    broken["files"][0]["content"] = (PACKS / "bad" / "pack.yaml").read_text()
+    publish_release(flow.env["CLEARANCE_KAFKA_BOOTSTRAP"], flow.prefix + "policies", broken)
+    log = Path(flow.env["CLEARANCE_DATA_DIR"]).parent / "worker.log"
+    _wait(lambda: "policy release refused" in log.read_text(), 30, "the worker's refusal")
     assert flow.status()["policy_version"] == before
     decided = flow.decision(flow.act(_agent("after-bad"), "data.read", _resource("x")))
     assert decided["policy_version"] == before
