@@ -132,7 +132,9 @@ class PolicyFlow:
         if slot == "active" and version == current:
             return None
         shadow = self.decider.shadow
-        if slot == "shadow" and shadow is not None and shadow.policy.version == version:
+        if slot == "shadow" and (
+            version == current or (shadow is not None and shadow.policy.version == version)
+        ):
             return None
         try:
             policy = compile_release(release, self.root)
@@ -155,6 +157,29 @@ class PolicyFlow:
             "policy %s in force (was %s, pushed by %s)", version, current, release["pushed_by"]
         )
         return policy
+
+    def settle(self, backlog: Sequence[dict[str, Any]]) -> None:
+        """Catch up with the releases already on the topic when the worker starts.
+
+        Replaying them in order would switch through every old version (and re-check grants
+        under each); only what should be in force now is applied: the newest active release
+        that compiles, and the newest shadow release unless its version was promoted since.
+        Grants are re-checked under the result on the timer.
+        """
+        for release in reversed([r for r in backlog if r["slot"] == "active"]):
+            if release["version"] == self.decider.policy.version or self.apply(release):
+                break
+        for position in range(len(backlog) - 1, -1, -1):
+            release = backlog[position]
+            if release["slot"] != "shadow":
+                continue
+            promoted = any(
+                later["slot"] == "active" and later["version"] == release["version"]
+                for later in backlog[position + 1 :]
+            )
+            if not promoted:
+                self.apply(release)
+            break
 
     def recheck(
         self, policy: CompiledPolicy, partitions: set[int], now_ms: int
@@ -260,6 +285,7 @@ def install_policy_flow(
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-feed")
         feed = await loop.run_in_executor(thread, PolicyFeed, settings.kafka_bootstrap, topic)
         try:
+            flow.settle(await loop.run_in_executor(thread, feed.history))
             while True:
                 releases, _ = await loop.run_in_executor(thread, feed.poll, 0.5)
                 for release in releases:

@@ -171,3 +171,27 @@ def test_a_grant_is_decided_again_with_the_context_it_was_approved_on(tmp_path: 
     assert event["resource"]["sensitivity"] == "restricted"
     # Issued under the version in force: nothing to re-check.
     assert world.flow.recheck(world.decider.policy, {0}, 1_795_428_001_000) == {}
+
+
+def test_a_starting_worker_applies_only_what_should_be_in_force_now(tmp_path: Path) -> None:
+    from clearance.streams.policy_releases import prepare_release
+
+    world = World(tmp_path)
+    v1 = prepare_release(PACKS / "v1", "active", "user:carol")
+    v2 = prepare_release(PACKS / "v2", "active", "user:carol")
+    candidate = prepare_release(PACKS / "shadow", "shadow", "user:carol")
+    broken = {**v2, "version": "sha256:0000000000000000"}
+    switches: list[str] = []
+    use_policy = world.decider.use_policy
+    world.decider.use_policy = lambda p: (switches.append(p.version), use_policy(p))[1]  # type: ignore[method-assign]
+    world.flow.settle([v2, v1, candidate, v2, broken])
+    # Straight to the newest release that compiles (v2, not the broken one after it), once.
+    assert switches == [v2["version"]] == [world.decider.policy.version]
+    assert world.decider.shadow is not None
+    assert world.decider.shadow.policy.version == candidate["version"]
+    # A shadow promoted since (pushed again as active) is not run beside itself.
+    promoted = {**candidate, "slot": "active"}
+    fresh = World(tmp_path / "fresh")
+    fresh.flow.settle([v2, candidate, promoted])
+    assert fresh.decider.shadow is None
+    assert fresh.decider.policy.version == candidate["version"]
