@@ -304,3 +304,27 @@ def test_a_shadow_pack_is_recorded_beside_the_active_one_and_diffed(flow: Flow) 
     assert any(e in changes[0] for e in prod_reads)
     # Not enforced: the active version stays.
     assert flow.status()["policy_version"] == active
+
+
+def test_a_starting_worker_takes_the_latest_pushed_release_that_compiles(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    from clearance.config import load_settings
+    from clearance.rules import compile_pack, load_pack
+    from clearance.streams.topics import clearance_topics, ensure_topics
+    from clearance.streams.worker import pushed_policy
+
+    prefix = f"w{uuid.uuid4().hex[:8]}."
+    settings = load_settings(
+        {}, kafka_bootstrap=kafka.bootstrap, topic_prefix=prefix, data_dir=tmp_path
+    )
+    ensure_topics(kafka.bootstrap, clearance_topics(prefix, 1, 1, 1_048_576))
+    fallback = compile_pack(load_pack(PACKS / "v1"))
+    assert pushed_policy(settings, fallback) is fallback  # nothing pushed yet
+    v2 = prepare_release(PACKS / "v2", "active", "user:carol")
+    shadow = prepare_release(PACKS / "shadow", "shadow", "user:carol")
+    broken = prepare_release(PACKS / "v1", "active", "user:mallory")
+    broken["files"] = [{"path": "pack.yaml", "content": "rules: [oops"}]
+    for release in (v2, shadow, broken):
+        publish_release(kafka.bootstrap, settings.topic("policies"), release)
+    assert pushed_policy(settings, fallback).version == v2["version"]
