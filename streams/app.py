@@ -385,6 +385,13 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
 
     @app.page("/clearance/status")
     async def status(self: Any, request: Any) -> Any:
-        return self.json({"policy_version": decider.policy.version, "stats": stats.as_dict()})
+        shadow = decider.shadow.policy.version if decider.shadow is not None else None
+        return self.json(
+            {
+                "policy_version": decider.policy.version,
+                "shadow_policy_version": shadow,
+                "stats": stats.as_dict(),
+            }
+        )
 
     return app

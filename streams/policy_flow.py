@@ -303,23 +303,24 @@ def install_policy_flow(
         await _recheck(decider.policy)
 
     async def _recheck(policy: CompiledPolicy) -> None:
-        owned = {
+        owned = sorted(
             tp.partition for tp in app.assignor.assigned_actives() if tp.topic == actions_topic
-        }
-        outputs = flow.recheck(policy, owned, int(time.time() * 1000))
-        for partition, items in outputs.items():
-            if not await emitter.emit_unanswered(actions_topic, partition, items):
+        )
+        revoked = 0
+        # One partition at a time, yielding between them: batches keep being decided while
+        # thousands of grants are re-checked, and each partition's revocations leave early.
+        for partition in owned:
+            outputs = flow.recheck(policy, {partition}, int(time.time() * 1000)).get(partition)
+            if outputs and not await emitter.emit_unanswered(actions_topic, partition, outputs):
                 log.warning(
                     "%s[%d]: %d policy revocations left to the partition's new owner",
                     actions_topic,
                     partition,
-                    len(items),
+                    len(outputs),
                 )
-        if outputs:
-            log.info(
-                "policy %s revoked %d grants",
-                policy.version,
-                sum(len(v) for v in outputs.values()) // 2,
-            )
+            revoked += len(outputs or ()) // 2
+            await asyncio.sleep(0)
+        if revoked:
+            log.info("policy %s revoked %d grants", policy.version, revoked)
 
     return flow

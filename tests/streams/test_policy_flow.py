@@ -272,6 +272,7 @@ def test_a_shadow_pack_is_recorded_beside_the_active_one_and_diffed(flow: Flow) 
         return rows[0]["n"]
 
     _wait(shadowed, 90, "a shadow decision")
+    assert flow.status()["shadow_policy_version"] == shadow_version
     prod_reads = [
         flow.act(
             _agent("reader"),
@@ -304,6 +305,7 @@ def test_a_shadow_pack_is_recorded_beside_the_active_one_and_diffed(flow: Flow) 
     assert any(e in changes[0] for e in prod_reads)
     # Not enforced: the active version stays.
     assert flow.status()["policy_version"] == active
+    assert flow.status()["shadow_policy_version"] == shadow_version
 
 
 def test_a_starting_worker_takes_the_latest_pushed_release_that_compiles(
