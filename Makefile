@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy schemas rules detectors audit approvals clearance streams bench
+	$(BIN)/mypy schemas rules detectors audit approvals signals clearance streams bench
 
 test: install lint typecheck
 	$(BIN)/pytest -q --timeout=900 -m "not faults"

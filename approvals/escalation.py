@@ -90,6 +90,9 @@ class EscalationState:
         When it stopped being open.
     note
         Extra context for reviewers, such as a break-glass justification.
+    context
+        The escalated event's context, so a grant can be decided again under a new policy
+        version with the facts it was approved on.
     """
 
     escalation_id: str
@@ -119,6 +122,7 @@ class EscalationState:
     approved_seconds: int | None = None
     closed_at: int | None = None
     note: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -165,6 +169,7 @@ class EscalationState:
             max_duration_seconds=requirement.max_duration_seconds,
             one_time_seconds=one_time_seconds,
             requested_seconds=_requested_seconds(escalation.get("context")),
+            context=dict(escalation.get("context") or {}),
         )
 
     @property

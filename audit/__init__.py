@@ -27,6 +27,7 @@ from clearance.audit._lock import (
     lock_file_path,
     store_holder,
 )
+from clearance.audit._policy_diff import PolicyDiff, policy_diff
 from clearance.audit._query import query
 from clearance.audit._readonly import QueryResult, check_read_only, run_read_only
 from clearance.audit._rows import (
@@ -77,6 +78,7 @@ __all__ = [
     "AuditWriter",
     "Decoder",
     "Migration",
+    "PolicyDiff",
     "QueryEndpoint",
     "QueryResult",
     "SinkStatus",
@@ -101,6 +103,7 @@ __all__ = [
     "lock_file_path",
     "migrate",
     "open_audit_store",
+    "policy_diff",
     "query",
     "redact_dsn",
     "run_read_only",

@@ -11,6 +11,7 @@ from clearance.audit._rows import (
     approval_row,
     dead_letter_row,
     decision_row,
+    policy_row,
     undecodable_letter,
 )
 
@@ -53,6 +54,8 @@ class AuditBatch:
     decision_rows: list[tuple[Any, ...]] = field(default_factory=list)
     dead_letter_rows: list[tuple[Any, ...]] = field(default_factory=list)
     approval_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    shadow_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    policy_rows: list[tuple[Any, ...]] = field(default_factory=list)
     #: (topic, partition) -> (first offset, last offset) seen in this batch
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     undecodable: int = 0
@@ -60,7 +63,13 @@ class AuditBatch:
     @property
     def message_count(self) -> int:
         """Messages covered (each gave exactly one row)."""
-        return len(self.decision_rows) + len(self.dead_letter_rows) + len(self.approval_rows)
+        return (
+            len(self.decision_rows)
+            + len(self.dead_letter_rows)
+            + len(self.approval_rows)
+            + len(self.shadow_rows)
+            + len(self.policy_rows)
+        )
 
     def dedup_token(self) -> str:
         """Name this batch by its offset ranges: a replay of the same messages has the same name."""
@@ -89,6 +98,9 @@ def build_batch(
     dead_letter_codec: Decoder,
     approvals_topic: str | None = None,
     approval_codec: Decoder | None = None,
+    shadow_topic: str | None = None,
+    policies_topic: str | None = None,
+    policy_codec: Decoder | None = None,
 ) -> AuditBatch:
     """Decode messages into rows; every message yields exactly one row.
 
@@ -102,6 +114,10 @@ def build_batch(
         Decoders for the two record kinds.
     approvals_topic, approval_codec
         Messages from this topic are approval outcomes, decoded with ``approval_codec``.
+    shadow_topic
+        Messages from this topic are shadow decisions (decoded with ``decision_codec``).
+    policies_topic, policy_codec
+        Messages from this topic are policy releases, decoded with ``policy_codec``.
 
     Returns
     -------
@@ -116,13 +132,21 @@ def build_batch(
         partition = message.partition() or 0
         offset = message.offset() or 0
         value = _as_bytes(message.value())
-        is_decision = topic == decisions_topic
+        is_shadow = shadow_topic is not None and topic == shadow_topic
+        is_decision = topic == decisions_topic or is_shadow
         is_approval = approval_codec is not None and topic == approvals_topic
+        is_policy = policy_codec is not None and topic == policies_topic
         codec = decision_codec if is_decision else dead_letter_codec
         try:
             if value is None:
                 raise _Tombstone()
-            if is_approval and approval_codec is not None:
+            if is_policy and policy_codec is not None:
+                release = policy_codec.decode(value)
+                batch.policy_rows.append(policy_row(release, partition, offset))
+            elif is_shadow:
+                record = codec.decode(value)
+                batch.shadow_rows.append(decision_row(record, partition, offset))
+            elif is_approval and approval_codec is not None:
                 outcome = approval_codec.decode(value)
                 batch.approval_rows.append(approval_row(outcome, partition, offset))
             elif is_decision:
@@ -134,7 +158,13 @@ def build_batch(
         except Exception as exc:  # every failure becomes a recorded dead letter
             batch.undecodable += 1
             kind = (
-                "decision" if is_decision else "approval outcome" if is_approval else "dead letter"
+                "decision"
+                if is_decision
+                else "approval outcome"
+                if is_approval
+                else "policy release"
+                if is_policy
+                else "dead letter"
             )
             code = getattr(exc, "reason_code", None) or "undecodable"
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"

@@ -16,10 +16,12 @@ __all__ = [
     "APPROVAL_COLUMNS",
     "DEAD_LETTER_COLUMNS",
     "DECISION_COLUMNS",
+    "POLICY_COLUMNS",
     "approval_row",
     "dead_letter_id",
     "dead_letter_row",
     "decision_row",
+    "policy_row",
     "undecodable_letter",
 ]
 
@@ -288,3 +290,35 @@ def approval_row(record: Mapping[str, Any], partition: int, offset: int) -> tupl
             value = list(value or [])
         row.append(value)
     return tuple(row)
+
+
+POLICY_COLUMNS: tuple[str, ...] = (
+    "release_id",
+    "slot",
+    "version",
+    "pack_name",
+    "pushed_by",
+    "pushed_at",
+    "files",
+    "tests_passed",
+    "lint_warnings",
+    "release_partition",
+    "release_offset",
+)
+
+
+def policy_row(record: Mapping[str, Any], partition: int, offset: int) -> tuple[Any, ...]:
+    """Return the ``clearance.policies`` row of one decoded PolicyRelease."""
+    return (
+        record["release_id"],
+        record["slot"],
+        record["version"],
+        record.get("pack_name") or "",
+        record["pushed_by"],
+        _millis(record["pushed_at"]),
+        {item["path"]: item["content"] for item in record["files"]},
+        int(record.get("tests_passed") or 0),
+        list(record.get("lint_warnings") or []),
+        partition,
+        offset,
+    )

@@ -23,6 +23,8 @@ __all__ = [
     "DECISIONS_TABLE",
     "MIGRATIONS",
     "MIGRATIONS_TABLE",
+    "POLICIES_TABLE",
+    "SHADOW_DECISIONS_TABLE",
     "Migration",
     "applied_versions",
     "migrate",
@@ -35,6 +37,8 @@ DECISIONS_TABLE = f"{DATABASE}.decisions"
 DECISIONS_FINAL_VIEW = f"{DATABASE}.decisions_final"
 DEAD_LETTERS_TABLE = f"{DATABASE}.dead_letters"
 APPROVALS_TABLE = f"{DATABASE}.approvals"
+POLICIES_TABLE = f"{DATABASE}.policies"
+SHADOW_DECISIONS_TABLE = f"{DATABASE}.shadow_decisions"
 MIGRATIONS_TABLE = f"{DATABASE}.schema_migrations"
 
 # Insert-time deduplication keeps the hashes (or tokens) of the last N inserted blocks per
@@ -186,6 +190,33 @@ SETTINGS non_replicated_deduplication_window = {_DEDUP_WINDOW}
 # outcome id comes from the approval message's coordinates, so a redelivered message
 # collapses into its row while a replayed verdict (a new message) keeps a row of its own.
 
+_POLICIES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {POLICIES_TABLE}
+(
+    release_id        String,
+    slot              LowCardinality(String),
+    version           String,
+    pack_name         String,
+    pushed_by         String,
+    pushed_at         DateTime64(3, 'UTC'),
+    files             Map(String, String),
+    tests_passed      Int32,
+    lint_warnings     Array(String),
+    release_partition Int32,
+    release_offset    Int64,
+    recorded_at       DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(pushed_at)
+ORDER BY (version, release_id)
+SETTINGS non_replicated_deduplication_window = {_DEDUP_WINDOW}
+"""
+# Every push of a pack (clearance.policies is compacted, so Kafka keeps only the latest of
+# each slot): its full content, who pushed it and when, active or shadow.
+
+_SHADOW_DECISIONS_DDL = _DECISIONS_DDL.replace(DECISIONS_TABLE, SHADOW_DECISIONS_TABLE, 1)
+# What a candidate pack would have decided, beside the enforced decision of the same
+# event_id in clearance.decisions; `clearance policy diff` compares the two.
+
 _MIGRATIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}
 (
@@ -205,6 +236,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         (_DECISIONS_DDL, _DECISIONS_FINAL_DDL, _DEAD_LETTERS_DDL),
     ),
     Migration(2, "approvals: every verdict and timeout with its reason", (_APPROVALS_DDL,)),
+    Migration(
+        3,
+        "policies (every pushed pack) and shadow_decisions",
+        (_POLICIES_DDL, _SHADOW_DECISIONS_DDL),
+    ),
 )
 
 

@@ -17,8 +17,19 @@ from clickhouse_connect.driver.exceptions import (
 
 from clearance.audit._drill import StoreDrill
 from clearance.audit._errors import AuditStoreError
-from clearance.audit._rows import APPROVAL_COLUMNS, DEAD_LETTER_COLUMNS, DECISION_COLUMNS
-from clearance.audit._schema import APPROVALS_TABLE, DEAD_LETTERS_TABLE, DECISIONS_TABLE
+from clearance.audit._rows import (
+    APPROVAL_COLUMNS,
+    DEAD_LETTER_COLUMNS,
+    DECISION_COLUMNS,
+    POLICY_COLUMNS,
+)
+from clearance.audit._schema import (
+    APPROVALS_TABLE,
+    DEAD_LETTERS_TABLE,
+    DECISIONS_TABLE,
+    POLICIES_TABLE,
+    SHADOW_DECISIONS_TABLE,
+)
 
 __all__ = ["FATAL_ERROR_CODES", "AuditWriter", "store_error"]
 
@@ -135,6 +146,14 @@ class AuditWriter:
     def write_approvals(self, rows: Sequence[tuple[Any, ...]], dedup_token: str) -> int:
         """Insert approval-outcome rows (from :func:`approval_row`); see :meth:`write_decisions`."""
         return self._write(APPROVALS_TABLE, APPROVAL_COLUMNS, rows, dedup_token)
+
+    def write_shadow_decisions(self, rows: Sequence[tuple[Any, ...]], dedup_token: str) -> int:
+        """Insert shadow decision rows (same columns as decisions); see :meth:`write_decisions`."""
+        return self._write(SHADOW_DECISIONS_TABLE, DECISION_COLUMNS, rows, dedup_token)
+
+    def write_policies(self, rows: Sequence[tuple[Any, ...]], dedup_token: str) -> int:
+        """Insert policy release rows (from :func:`policy_row`); see :meth:`write_decisions`."""
+        return self._write(POLICIES_TABLE, POLICY_COLUMNS, rows, dedup_token)
 
     def _write(
         self,

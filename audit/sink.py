@@ -75,6 +75,13 @@ def _approval_codec(max_message_bytes: int) -> Decoder:
     return Codec("ApprovalOutcome", max_message_bytes=max_message_bytes)
 
 
+def _policy_codec(max_message_bytes: int) -> Decoder:
+    from clearance.schemas.codec import Codec
+
+    # A pack's files can make a release larger than a decision.
+    return Codec("PolicyRelease", max_message_bytes=max(max_message_bytes, 8 * 1_048_576))
+
+
 class AuditSink:
     """Consume ``<prefix>decisions`` and ``<prefix>dead-letter`` into the audit store.
 
@@ -140,6 +147,8 @@ class AuditSink:
         self.decisions_topic = f"{topic_prefix}decisions"
         self.dead_letter_topic = f"{topic_prefix}dead-letter"
         self.approvals_topic = f"{topic_prefix}approval-outcomes"
+        self.shadow_topic = f"{topic_prefix}shadow-decisions"
+        self.policies_topic = f"{topic_prefix}policies"
         self.group_id = group_id
         self.batch_max_rows = batch_max_rows
         self.batch_max_wait_s = batch_max_wait_ms / 1000
@@ -241,8 +250,13 @@ class AuditSink:
         if approval_codec is None and self._codecs is None:
             approval_codec = _approval_codec(self._max_message_bytes)
         topics = [self.decisions_topic, self.dead_letter_topic]
+        policy_codec = None
         if approval_codec is not None:
+            # The default codecs: every topic the workers write for the audit trail.
             topics.append(self.approvals_topic)
+            if self._codecs is None:
+                policy_codec = _policy_codec(self._max_message_bytes)
+                topics.extend([self.shadow_topic, self.policies_topic])
         owns_client = self._client is None
         client = self._client if self._client is not None else connect(str(self._dsn))
         try:
@@ -266,6 +280,9 @@ class AuditSink:
                         dead_letter_codec=dead_letter_codec,
                         approvals_topic=self.approvals_topic,
                         approval_codec=approval_codec,
+                        shadow_topic=self.shadow_topic,
+                        policies_topic=self.policies_topic,
+                        policy_codec=policy_codec,
                     )
                     if not self._write(consumer, writer, batch):
                         break  # stopped while the store was failing: nothing committed
@@ -322,6 +339,8 @@ class AuditSink:
                 writer.write_decisions(batch.decision_rows, token)
                 writer.write_dead_letters(batch.dead_letter_rows, token)
                 writer.write_approvals(batch.approval_rows, token)
+                writer.write_shadow_decisions(batch.shadow_rows, token)
+                writer.write_policies(batch.policy_rows, token)
                 break
             except AuditStoreError as exc:
                 self._note_failure(str(exc))

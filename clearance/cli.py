@@ -213,7 +213,7 @@ def detectors_train(out: str, days: float | None, min_events: int, limit: int, s
 
 @main.group()
 def policy() -> None:
-    """Policy packs: test and lint them."""
+    """Policy packs: test, lint, push to the workers, compare a shadow candidate."""
 
 
 def _pack_path(path: str | None, settings: Settings) -> Path:
@@ -253,6 +253,44 @@ def policy_lint(path: str | None) -> None:
     errors = sum(1 for f in findings if f.severity == "error")
     click.echo(f"{errors} errors, {len(findings) - errors} warnings")
     sys.exit(1 if errors else 0)
+
+
+@policy.command("push")
+@click.argument("path")
+@click.option(
+    "--shadow", is_flag=True, help="Evaluate it beside the active pack without enforcing it."
+)
+@click.option("--by", "pushed_by", help="Who pushes it (default: $USER@host).")
+@user_errors
+def policy_push(path: str, shadow: bool, pushed_by: str | None) -> None:
+    """Lint and test a pack, then publish it to every worker (a new policy version)."""
+    import getpass
+    import socket
+
+    from clearance.streams.policy_releases import prepare_release, publish_release
+
+    settings = _settings()
+    who = pushed_by or f"{getpass.getuser()}@{socket.gethostname()}"
+    release = prepare_release(Path(path), "shadow" if shadow else "active", who)
+    partition, offset = publish_release(
+        settings.kafka_bootstrap, settings.topic("policies"), release
+    )
+    click.echo(
+        f"pushed {release['slot']} policy {release['version']} ({release['tests_passed']} "
+        f"tests passed, {len(release['lint_warnings'])} lint warnings) by {who} to "
+        f"{settings.topic('policies')}[{partition}]@{offset}"
+    )
+
+
+@policy.command("diff")
+@click.option("--version", "version", help="Shadow version (default: the latest one).")
+@click.option("--examples", default=3, show_default=True, help="Example event ids per change.")
+@user_errors
+def policy_diff(version: str | None, examples: int) -> None:
+    """Where and how often the shadow pack decided differently from the enforced one."""
+    from clearance.audit import policy_diff as diff
+
+    click.echo(diff(_settings().audit_dsn, version, examples).render())
 
 
 # -- approvals ---------------------------------------------------------------------------------

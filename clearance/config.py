@@ -145,6 +145,21 @@ class Settings(BaseSettings):
     one_time_grant_seconds: int = Field(
         300, ge=1, description="How long a one-time grant stays usable after the approval."
     )
+    set_issuer: str = Field(
+        "urn:clearance", description="`iss` of the Security Event Tokens revocations carry."
+    )
+    set_audience: str = Field(
+        "urn:clearance:enforcement-points",
+        description="`aud` of the revocation SETs: comma-separated enforcement point ids.",
+    )
+    set_signing_key: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM or JWK) that signs each revocation's SET (its "
+        "set_jws field); revocations carry no signed SET without one.",
+    )
+    set_signing_kid: str = Field(
+        "", description="Key id of SET_SIGNING_KEY; the file name without suffix if unset."
+    )
     approvals_tick_ms: int = Field(
         1000,
         ge=50,
@@ -191,7 +206,7 @@ class Settings(BaseSettings):
             raise ValueError("no such file or directory")
         return value
 
-    @field_validator("approval_signing_key", "reviewers_file")
+    @field_validator("approval_signing_key", "reviewers_file", "set_signing_key")
     @classmethod
     def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
@@ -220,6 +235,7 @@ _FIXES = {
     "clickhouse_dsn": "use chdb:///absolute/path for the embedded store or "
     "http://user:password@host:8123 for a server",
     "approval_signing_key": "point it at the private key `clearance keys generate` wrote",
+    "set_signing_key": "point it at the private key `clearance keys generate` wrote",
     "reviewers_file": "point it at a reviewers YAML file (see approvals/README.md)",
     "policy_path": "point it at a policy pack directory or YAML file, or unset it for the "
     "default pack",

@@ -28,6 +28,8 @@ from clearance.rules import CompiledPolicy
 from .approvals_flow import approval_gate, install_approvals
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
 from .models import install_model_monitoring
+from .policy_flow import install_policy_flow
+from .revocations import RevocationEncoder
 from .risk import AccessRisk
 from .state import ChangelogState, StateWrite
 
@@ -432,10 +434,12 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         settings.max_message_bytes,
         risk=risk,
         approvals=approvals,
+        revocations=RevocationEncoder.from_settings(settings),
     )
     emitter = Emitter(app)
     install_approvals(app, settings, approvals, decider, emitter)
     install_model_monitoring(app, settings, policy, emitter)
+    install_policy_flow(app, settings, decider, emitter, approvals)
     stats = WorkerStats()
     app.clearance_stats = stats  # type: ignore[attr-defined]
     app.clearance_decider = decider  # type: ignore[attr-defined]
@@ -468,6 +472,13 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
 
     @app.page("/clearance/status")
     async def status(self: Any, request: Any) -> Any:
-        return self.json({"policy_version": decider.policy.version, "stats": stats.as_dict()})
+        shadow = decider.shadow.policy.version if decider.shadow is not None else None
+        return self.json(
+            {
+                "policy_version": decider.policy.version,
+                "shadow_policy_version": shadow,
+                "stats": stats.as_dict(),
+            }
+        )
 
     return app

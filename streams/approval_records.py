@@ -14,6 +14,7 @@ from typing import Any
 from clearance.approvals import ApprovalOutcome, EscalationState, ExpiryOutcome, Grant
 
 from .decide import InputMessage, decision_id_for
+from .revocations import grant_revocation_for
 
 __all__ = [
     "closing_decision",
@@ -161,21 +162,16 @@ def grant_revocation(
     principal: Mapping[str, Any], grant: Grant, policy_version: str, now_ms: int
 ) -> dict[str, Any]:
     """The Revocation published when a grant expires."""
-    return {
-        "revocation_id": _digest(f"grant_expired:{grant.grant_id}"),
-        "revoked_at": now_ms,
-        "subject": dict(principal),
-        "session_id": None,
-        "grant_id": grant.grant_id,
-        "action": grant.action,
-        "resource": {**grant.resource._asdict(), "sensitivity": "internal"},
-        "reason_code": "grant_expired",
-        "reason": f"{grant.kind} grant {grant.grant_id} (escalation {grant.escalation_id}) "
+    return grant_revocation_for(
+        principal,
+        grant,
+        reason_code="grant_expired",
+        reason=f"{grant.kind} grant {grant.grant_id} (escalation {grant.escalation_id}) "
         f"expired at {grant.expires_at}",
-        "rule_ids": [],
-        "policy_version": policy_version,
-        "decision_id": None,
-    }
+        policy_version=policy_version,
+        now_ms=now_ms,
+        cause="",
+    )
 
 
 def review_revocation(state: EscalationState, reason: str, now_ms: int) -> dict[str, Any]:

@@ -247,6 +247,47 @@ class ApprovalState:
                 self.save(principal_id)
         return expired, revoked
 
+    # -- continuous evaluation ---------------------------------------------------------------
+
+    def active_grants(
+        self, principal_ids: Iterable[str], partitions: set[int], now_ms: int
+    ) -> list[tuple[str, int, Grant, EscalationState | None]]:
+        """Live grants (not expired, not consumed) of principals of ``partitions``, with the
+        escalation each came from when it is still kept."""
+        found = []
+        for principal_id in list(principal_ids):
+            stored = self._stored(principal_id)
+            if stored is None or stored.partition not in partitions:
+                continue
+            for grant in stored.grants.grants.values():
+                if grant.expires_at > now_ms and not (grant.single_use and grant.used):
+                    state = stored.escalations.get(grant.escalation_id)
+                    found.append((principal_id, stored.partition, grant, state))
+        return found
+
+    def revoke_grant(self, principal_id: str, grant_id: str) -> Grant | None:
+        """Take one grant back now; ``None`` when the principal no longer holds it."""
+        stored = self._stored(principal_id)
+        grant = stored.grants.revoke(grant_id) if stored is not None else None
+        if grant is not None:
+            self.save(principal_id)
+        return grant
+
+    def revoke_grants(self, principal_id: str, partition: int, now_ms: int) -> list[Grant]:
+        """Take back every live grant of a principal (a revoke decision on it); return them."""
+        live = [
+            grant
+            for pid, _, grant, _ in self.active_grants([principal_id], {partition}, now_ms)
+            if pid == principal_id
+        ]
+        stored = self._stored(principal_id)
+        if stored is None or not live:
+            return []
+        for grant in live:
+            stored.grants.revoke(grant.grant_id)
+        self.save(principal_id)
+        return live
+
     def pending(self, principal_ids: Iterable[str]) -> list[EscalationState]:
         """Open escalations of these principals, soonest to expire first."""
         found = []

@@ -46,6 +46,7 @@ from .approval_records import (
 )
 from .approval_state import ApprovalState
 from .decide import Decider, InputMessage, OutputMessage
+from .revocations import RevocationEncoder
 from .state import ChangelogState
 
 __all__ = ["ApprovalsFlow", "approval_gate", "install_approvals", "load_keyring"]
@@ -110,14 +111,21 @@ class ApprovalsFlow:
         self._approvals = Codec("Approval", max_message_bytes=decider.max_message_bytes)
         self._outcomes = Codec("ApprovalOutcome")
         self._decisions = Codec("Decision")
-        self._revocations = Codec("Revocation")
+        self._revocations = decider.revocations
         self.outcome_topic = decider.topics.decisions.removesuffix("decisions") + (
             "approval-outcomes"
         )
         #: approval id -> future resolved with its outcome record (for the reviewer API)
         self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
-    def _out(self, topic: str, codec: Codec, key: str, record: Any, source: InputMessage) -> Any:
+    def _out(
+        self,
+        topic: str,
+        codec: Codec | RevocationEncoder,
+        key: str,
+        record: Any,
+        source: InputMessage,
+    ) -> Any:
         fmt = self.decider.output_format
         return OutputMessage(topic, key.encode(), codec.encode(record, fmt, trusted=True), source)
 

@@ -18,6 +18,7 @@ from clearance.rules import CompiledPolicy, Verdict
 from clearance.schemas import Codec, DecodeError
 
 from .approval_state import ApprovalState
+from .revocations import RevocationEncoder, grant_revocation_for
 from .risk import AccessRisk, RiskAssessment
 
 __all__ = ["Decider", "InputMessage", "OutputMessage", "TopicNames", "decision_id_for"]
@@ -90,6 +91,15 @@ class Decider:
         Escalations and grants: an escalated event that a live grant covers is allowed
         citing it, break-glass is allowed and opens a review, any other opens an escalation.
         ``None`` only publishes escalations.
+    revocations:
+        Encodes revocations with their CAEP security event (and signed SET).
+
+    Attributes
+    ----------
+    shadow:
+        A candidate policy evaluated beside :attr:`policy` without enforcing it: called with
+        each batch's events, sources and enforced verdicts, it returns the shadow decisions
+        to publish (see :mod:`~clearance.streams.policy_flow`). ``None``: no shadow.
     """
 
     def __init__(
@@ -100,8 +110,10 @@ class Decider:
         max_message_bytes: int = 1_048_576,
         risk: AccessRisk | None = None,
         approvals: ApprovalState | None = None,
+        revocations: RevocationEncoder | None = None,
     ) -> None:
         self.policy = policy
+        self.shadow: Any = None
         self.risk = risk
         self.approvals = approvals
         self.topics = topics
@@ -109,9 +121,18 @@ class Decider:
         self.max_message_bytes = max_message_bytes
         self._actions = Codec("ActionEvent", max_message_bytes=max_message_bytes)
         self._decisions = Codec("Decision")
-        self._revocations = Codec("Revocation")
+        self.revocations = revocations or RevocationEncoder()
         self._escalations = Codec("Escalation")
         self._dead_letters = Codec("DeadLetter")
+
+    def use_policy(self, policy: CompiledPolicy) -> CompiledPolicy:
+        """Put ``policy`` in force from the next batch on; return the one it replaces.
+
+        Batches are decided synchronously, so a swap made between them is atomic: every
+        event of a batch is decided under one version, which its decision cites.
+        """
+        previous, self.policy = self.policy, policy
+        return previous
 
     def decide_batch(self, messages: list[InputMessage]) -> list[OutputMessage]:
         """Decide every message of a batch; never raises for bad input."""
@@ -138,6 +159,8 @@ class Decider:
         now_ms = int(time.time() * 1000)
         for event, verdict, risk, source in zip(events, verdicts, risks, sources, strict=True):
             out.extend(self._outputs_for(event, verdict, risk, source, now_ms))
+        if self.shadow is not None:
+            out.extend(self.shadow(events, sources, verdicts, risks, now_ms))
         return out
 
     def _outputs_for(
@@ -170,10 +193,12 @@ class Decider:
                 OutputMessage(
                     self.topics.revocations,
                     key,
-                    self._revocations.encode(revocation, fmt, trusted=True),
+                    self.revocations.encode(revocation, fmt, trusted=True),
                     source,
                 )
             )
+            if self.approvals is not None:
+                outputs.extend(self._revoke_grants(decision, key, source, now_ms))
         elif escalation is not None:
             outputs.append(
                 OutputMessage(
@@ -184,6 +209,39 @@ class Decider:
                 )
             )
         return outputs
+
+    def _revoke_grants(
+        self, decision: dict[str, Any], key: bytes, source: InputMessage, now_ms: int
+    ) -> list[OutputMessage]:
+        """A revoke decision on a principal (a rule, a risk score past the threshold) also
+        takes back every live grant the principal holds."""
+        assert self.approvals is not None
+        principal = decision["principal"]
+        grants = self.approvals.revoke_grants(principal["id"], source.partition, now_ms)
+        reason = "; ".join(decision["reasons"])
+        return [
+            OutputMessage(
+                self.topics.revocations,
+                key,
+                self.revocations.encode(
+                    grant_revocation_for(
+                        principal,
+                        grant,
+                        reason_code="risk" if decision["detector_scores"] else "rule",
+                        reason=f"grant {grant.grant_id} revoked with the principal: {reason}",
+                        policy_version=decision["policy_version"],
+                        now_ms=now_ms,
+                        cause=decision["decision_id"],
+                        decision_id=decision["decision_id"],
+                        rule_ids=decision["rule_ids"],
+                    ),
+                    self.output_format,
+                    trusted=True,
+                ),
+                source,
+            )
+            for grant in grants
+        ]
 
     def _resolve(
         self,

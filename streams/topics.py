@@ -47,6 +47,7 @@ def clearance_topics(
         "revocations",
         "escalations",
         "approval-outcomes",
+        "shadow-decisions",
         "dead-letter",
     ]
     specs = []

@@ -36,6 +36,24 @@ def load_policy(settings: Settings) -> CompiledPolicy:
     return compile_pack(pack)
 
 
+def pushed_policy(settings: Settings, fallback: CompiledPolicy) -> CompiledPolicy:
+    """The latest active release on ``clearance.policies`` that compiles
+    (``clearance policy push``); ``fallback`` when there is none."""
+    from .policy_releases import PolicyFeed, PolicyRefused, compile_release
+
+    feed = PolicyFeed(settings.kafka_bootstrap, settings.topic("policies"))
+    try:
+        releases = [r for r in feed.history() if r["slot"] == "active"]
+    finally:
+        feed.close()
+    for release in reversed(releases):
+        try:
+            return compile_release(release, settings.data_dir / "policies")
+        except PolicyRefused as exc:
+            log.error("pushed policy refused: %s", exc)
+    return fallback
+
+
 def prepare(settings: Settings) -> None:
     """Create Clearance's topics (checking the ones that exist)."""
     specs = clearance_topics(
@@ -111,6 +129,7 @@ def run_worker(settings: Settings) -> None:
     try:
         if store is not None:
             services.append(AuditSinkService(_new_sink(settings, store)))
+        policy = pushed_policy(settings, policy)
         app = build_app(settings, policy)
         log.info("policy %s in force", policy.version)
         worker = faust.Worker(app, *services, loglevel=settings.log_level, quiet=True)

@@ -46,6 +46,8 @@ def test_the_tables_and_the_view_exist(client: Client) -> None:
         "decisions_final",
         "dead_letters",
         "approvals",
+        "policies",
+        "shadow_decisions",
         "schema_migrations",
     }
 

@@ -89,3 +89,30 @@ def test_config_lists_every_setting_with_its_meaning() -> None:
     assert result.returncode == 0, result.stderr
     assert "CLEARANCE_KAFKA_BOOTSTRAP" in result.stdout
     assert "CLEARANCE_CLICKHOUSE_DSN" in result.stdout
+
+
+PACKS = Path(__file__).parent.parent / "streams" / "policy_packs"
+
+
+def test_policy_push_refuses_a_pack_with_lint_errors_before_reaching_kafka() -> None:
+    # No broker at this address: the refusal must come first, from the pack alone.
+    result = clearance(
+        "policy", "push", str(PACKS / "bad"), env={"CLEARANCE_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+    )
+    assert result.returncode == 1
+    assert "refused: 1 lint errors" in result.stderr and "pack.yaml:11" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_policy_diff_without_shadow_decisions_says_how_to_get_some(tmp_path: Path) -> None:
+    from clearance.audit import migrate, open_audit_store
+
+    with open_audit_store(f"chdb://{tmp_path / 'audit'}", command="test") as store:
+        migrate(store.client)
+    result = clearance(
+        "policy", "diff", env={"CLEARANCE_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'audit'}"}
+    )
+    assert result.returncode != 0
+    assert "no shadow decisions recorded" in result.stderr
+    assert "clearance policy push --shadow" in result.stderr
+    assert "Traceback" not in result.stderr
