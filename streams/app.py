@@ -94,6 +94,26 @@ class Emitter:
             self._transactional_ids[(topic, partition)] = tid
         return tid
 
+    def current(self, events: list[EventT]) -> list[EventT]:
+        """The events of ``events`` fetched in the consumer's current generation.
+
+        A batch collected by ``take_events`` can span a rebalance: events fetched before it
+        stay in the batch although the consumer seeks every partition back to its committed
+        offset and fetches them again. Decided now, they would commit offsets past events
+        the new generation has not decided yet (and those, arriving next, would look like
+        redeliveries). They are acknowledged and left out; their new copies are decided.
+        """
+        generation = self.app.consumer_generation_id
+        fresh = []
+        for event in events:
+            if event.message.generation_id == generation:
+                fresh.append(event)
+            else:
+                event.ack()
+        if len(fresh) < len(events):
+            log.info("left out %d events fetched before a rebalance", len(events) - len(fresh))
+        return fresh
+
     async def emit(
         self,
         outputs: list[OutputMessage],
@@ -451,7 +471,10 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     async def decide_actions(stream: StreamT) -> None:
         # take_events is faust-streaming's; StreamT does not declare it.
         take = stream.take_events  # type: ignore[attr-defined]
-        async for events in take(settings.batch_max_events, within=batch_wait):
+        async for taken in take(settings.batch_max_events, within=batch_wait):
+            events = emitter.current(taken)
+            if not events:
+                continue
             batch = [
                 InputMessage(
                     m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000)

@@ -253,7 +253,10 @@ def install_approvals(
     )
     async def decide_approvals(stream: StreamT) -> None:
         take = stream.take_events  # type: ignore[attr-defined]
-        async for events in take(settings.batch_max_events, within=batch_wait):
+        async for taken in take(settings.batch_max_events, within=batch_wait):
+            events = emitter.current(taken)
+            if not events:
+                continue
             batch = [_input(event) for event in events]
             outputs = flow.verdicts(batch, int(time.time() * 1000))
             await emitter.emit(outputs, events, table.take())

@@ -62,7 +62,10 @@ def install_model_monitoring(
     )
     async def decide_model_events(stream: StreamT) -> None:
         take = stream.take_events  # type: ignore[attr-defined]
-        async for events in take(_BATCH, within=batch_wait):
+        async for taken in take(_BATCH, within=batch_wait):
+            events = emitter.current(taken)
+            if not events:
+                continue
             batch = [
                 InputMessage(
                     m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000)
