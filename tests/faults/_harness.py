@@ -74,6 +74,27 @@ class TopicCopies:
         ]
         return "\n".join(lines)
 
+    def describe_lost(self, inputs: TopicCopies, limit: int = 10) -> str:
+        """Where each event without a decision sat on the input topic, and what was decided
+        around it on the same input partition."""
+        by_source: dict[tuple[int, int], str] = {}
+        for copies in self.copies.values():
+            for _, _, src in copies:
+                where = src.split(" ", 1)[0]
+                partition, _, offset = where.partition("@")
+                if partition.isdigit() and offset.isdigit():
+                    by_source[(int(partition), int(offset))] = src
+        lines = []
+        for event_id in sorted(set(inputs.copies) - set(self.copies))[:limit]:
+            for partition, offset, _ in inputs.copies[event_id]:
+                before = by_source.get((partition, offset - 1), "none")
+                after = by_source.get((partition, offset + 1), "none")
+                lines.append(
+                    f"  {event_id}: actions[{partition}]@{offset}; "
+                    f"decided before it: {before}; after it: {after}"
+                )
+        return "\n".join(lines)
+
 
 def read_committed(
     bootstrap: str, topic: str, expected: int, timeout: float, codec: str = "Decision"
@@ -345,3 +366,25 @@ def wait_for_topic(bootstrap: str, topic: str, timeout: float = 120) -> None:
     while topic not in admin.list_topics(timeout=10).topics:
         assert time.monotonic() < deadline, f"{topic} was not created in {timeout} s"
         time.sleep(0.5)
+
+
+def wait_for_group(bootstrap: str, group: str, members: int, timeout: float = 300) -> None:
+    """Wait until consumer ``group`` is stable with ``members`` members (workers start slowly
+    on a loaded machine; a fixed sleep would produce before they joined)."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    seen = "not described yet"
+    while time.monotonic() < deadline:
+        try:
+            described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except (KafkaException, TimeoutError) as exc:  # not described yet, or a slow answer
+            seen = repr(exc)
+        else:
+            seen = f"{described.state} with {len(described.members)} members"
+            if described.state == ConsumerGroupState.STABLE and len(described.members) == members:
+                return
+        time.sleep(1)
+    raise AssertionError(f"group {group} not stable with {members} members in {timeout} s: {seen}")

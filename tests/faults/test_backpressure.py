@@ -33,7 +33,10 @@ WARM_UP_S = 15.0
 # Growth allowed from the first half of the window to the second: far less than what
 # buffering the backlog would take (tens of thousands of decoded events and decisions).
 GROWTH_LIMIT_MIB = 48.0
-RSS_LIMIT_MIB = 700.0
+# The sink's footprint with the embedded ClickHouse engine loaded: 630-715 MiB measured on
+# CI's machine while flat (the engine's allocator moves by tens of MiB between inserts), so
+# the cap leaves room for that, and not for a backlog held in memory.
+RSS_LIMIT_MIB = 800.0
 
 
 def assert_flat(sampler: RssSampler, what: str) -> str:

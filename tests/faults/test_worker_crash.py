@@ -9,7 +9,6 @@ a read_committed consumer sees it) and exactly one row in ClickHouse.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import pytest
@@ -22,6 +21,8 @@ from faults._harness import (
     sigkill,
     wait_for_audit_rows,
     wait_for_decisions,
+    wait_for_group,
+    wait_for_topic,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -41,7 +42,8 @@ def test_sigkill_of_a_worker_loses_and_doubles_no_decision(
         ["worker", "--no-audit-sink"], dict(env, CLEARANCE_WEB_PORT=new_port())
     )
     third = start_clearance(["worker", "--no-audit-sink"], dict(env, CLEARANCE_WEB_PORT=new_port()))
-    time.sleep(8)  # let the group settle with three members
+    wait_for_topic(bootstrap, f"{prefix}actions")
+    wait_for_group(bootstrap, env["CLEARANCE_APP_ID"], members=3)
     watcher = CommitWatcher(bootstrap, env["CLEARANCE_APP_ID"], f"{prefix}actions", 6)
     with watcher:
         ids = produce_events(bootstrap, f"{prefix}actions", EVENTS)
@@ -62,6 +64,9 @@ def test_sigkill_of_a_worker_loses_and_doubles_no_decision(
     if topic.doubled():
         print("doubled decisions (output partition@offset, input partition@offset):")
         print(topic.describe_doubles())
+    if ids - set(topic.copies):
+        print("events without a decision (input partition@offset):")
+        print(topic.describe_lost(inputs))
     assert with_sink.alive() and third.alive()
     # A committed input offset that goes back re-opens decided events to the next owner.
     assert not watcher.backwards, "committed input offsets moved backwards"
