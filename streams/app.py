@@ -440,7 +440,7 @@ def _sessions(app: faust.App, settings: Settings) -> tuple[SessionState, Changel
     table = ChangelogState(app, "sessions", settings.topic_partitions)
     sessions = SessionState(
         load=table.get,
-        save=lambda partition, key, state: table.put(partition, key, state),
+        save=table.put,
         delete=table.delete,
         keys=table.keys,
         idle_seconds=settings.session_idle_timeout_s,

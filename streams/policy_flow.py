@@ -185,7 +185,7 @@ class PolicyFlow:
             break
 
     def recheck(
-        self, policy: CompiledPolicy, partitions: set[int], now_ms: int
+        self, policy: CompiledPolicy, partitions: set[int], now_ms: int, *, sessions: bool = True
     ) -> dict[int, list[OutputMessage]]:
         """Revoke the live grants and close the open sessions of ``partitions`` that
         ``policy`` no longer allows (see :mod:`~clearance.streams.session_recheck`).
@@ -194,16 +194,17 @@ class PolicyFlow:
         or last allowed under another version and not re-checked since (so a worker that
         starts, or takes over a partition, after a switch still re-checks what it inherits).
         Sessions are re-checked only under the version in force (a timer's pass that began
-        before a switch must not judge sessions the new version has allowed since); idle
-        ones are closed on the way.
+        before a switch must not judge sessions the new version has allowed since), and not
+        when ``sessions`` is false (a partition's sessions are looked at once per version,
+        so not while its table may still be recovering); idle ones are closed on the way.
         """
         by_partition = self._recheck_grants(policy, partitions, now_ms)
-        sessions = self.decider.sessions
-        if sessions is None or policy.version != self.decider.policy.version:
+        book = self.decider.sessions
+        if not sessions or book is None or policy.version != self.decider.policy.version:
             return by_partition
         for partition in sorted(partitions):
-            sessions.expire_idle(partition, now_ms)
-            outputs = recheck_sessions(policy, sessions, self.gate, self.decider, partition, now_ms)
+            book.expire_idle(partition, now_ms)
+            outputs = recheck_sessions(policy, book, self.gate, self.decider, partition, now_ms)
             if outputs:
                 by_partition.setdefault(partition, []).extend(outputs)
         return by_partition
@@ -330,8 +331,11 @@ def install_policy_flow(
         revoked = 0
         # One partition at a time, yielding between them: batches keep being decided while
         # thousands of grants are re-checked, and each partition's revocations leave early.
+        # Tables are complete once a rebalance ends (Faust ends it after their recovery).
+        settled = not (app.rebalancing or app.in_recovery)
         for partition in owned:
-            outputs = flow.recheck(policy, {partition}, int(time.time() * 1000)).get(partition, [])
+            now_ms = int(time.time() * 1000)
+            outputs = flow.recheck(policy, {partition}, now_ms, sessions=settled).get(partition, [])
             # The grants and sessions marked revoked go with their revocations, in one
             # transaction.
             if gate is not None:

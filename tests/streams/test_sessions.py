@@ -310,3 +310,19 @@ def test_idle_sessions_are_closed_not_revoked(tmp_path: Path) -> None:
     assert [r["session_id"] for r in outputs["t.revocations"]] == ["s-new"]
     world.sessions.flush()
     assert "agent:a" not in world.session_store
+
+
+def test_sessions_are_rechecked_only_under_the_version_in_force_and_once_tables_settle(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    world.decide(_event("agent:a", "data.export", "customers", "s-export", "e-1"))
+    v2 = compile_pack(load_pack(PACKS / "v2"))
+    now = int(time.time() * 1000)
+    # A timer pass still holding a version that is no longer (or not yet) in force.
+    assert world.flow.recheck(v2, {0}, now) == {}
+    world.decider.use_policy(v2)
+    # A table that may still be recovering: nothing is looked at (nor marked as checked).
+    assert world.flow.recheck(v2, {0}, now, sessions=False) == {}
+    outputs = _by_topic(world.flow.recheck(v2, {0}, now).get(0, []))
+    assert [r["session_id"] for r in outputs["t.revocations"]] == ["s-export"]
