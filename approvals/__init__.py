@@ -27,7 +27,13 @@ from ._errors import (
     SignatureError,
     SlackError,
 )
-from .breakglass import BreakGlassOutcome, break_glass, break_glass_requested, review_id_for
+from .breakglass import (
+    BreakGlassOutcome,
+    break_glass,
+    break_glass_refusal,
+    break_glass_requested,
+    review_id_for,
+)
 from .escalation import REQUESTED_SECONDS_KEY, EscalationState
 from .escalation_book import EscalationBook
 from .grants import (
@@ -106,6 +112,7 @@ __all__ = [
     "VerifiedSigner",
     "bearer_token",
     "break_glass",
+    "break_glass_refusal",
     "break_glass_requested",
     "canonical_approval",
     "decidable_by",

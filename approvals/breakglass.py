@@ -10,7 +10,7 @@ whom they act for) must look at it after the fact.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_REVIEW_SECONDS",
     "BreakGlassOutcome",
     "break_glass",
+    "break_glass_refusal",
     "break_glass_requested",
     "review_id_for",
 ]
@@ -70,6 +71,44 @@ def break_glass_requested(context: Mapping[str, Any] | None) -> bool:
     return (context or {}).get(BREAK_GLASS_KEY) is True
 
 
+def break_glass_refusal(
+    context: Mapping[str, Any],
+    principal: Mapping[str, Any],
+    requirement: ApprovalRequirement | None,
+    rule_ids: Sequence[str] = (),
+) -> BreakGlassOutcome | None:
+    """Why break-glass does not let an escalated action through; ``None`` when it does.
+
+    Nothing is opened: :func:`break_glass` uses it before opening the review, and the
+    re-check of an open session under a new policy version uses it alone.
+    """
+    if not break_glass_requested(context):
+        return BreakGlassOutcome(False, "not_requested", "the event does not ask for break-glass")
+    if requirement is None or not requirement.break_glass_roles:
+        return BreakGlassOutcome(
+            False,
+            "not_available",
+            f"rules {', '.join(rule_ids) or '(default)'} allow no "
+            "break-glass; the action waits for review",
+        )
+    roles = requirement.break_glass_roles
+    if not set(principal.get("roles", ())) & set(roles):
+        return BreakGlassOutcome(
+            False,
+            "role_not_allowed",
+            f"{principal['id']} holds none of the break-glass roles ({', '.join(roles)}); "
+            "the action waits for review",
+        )
+    why = context.get(BREAK_GLASS_REASON_KEY)
+    if not isinstance(why, str) or not why.strip():
+        return BreakGlassOutcome(
+            False,
+            "missing_reason",
+            f"break-glass needs context.{BREAK_GLASS_REASON_KEY}; the action waits for review",
+        )
+    return None
+
+
 def break_glass(
     escalation: Mapping[str, Any],
     requirement: ApprovalRequirement | None,
@@ -92,31 +131,12 @@ def break_glass(
     """
     context = escalation.get("context") or {}
     principal = escalation["principal"]
-    if not break_glass_requested(context):
-        return BreakGlassOutcome(False, "not_requested", "the event does not ask for break-glass")
-    if requirement is None or not requirement.break_glass_roles:
-        return BreakGlassOutcome(
-            False,
-            "not_available",
-            f"rules {', '.join(escalation.get('rule_ids', [])) or '(default)'} allow no "
-            "break-glass; the action waits for review",
-        )
-    roles = requirement.break_glass_roles
-    held = sorted(set(principal.get("roles", ())) & set(roles))
-    if not held:
-        return BreakGlassOutcome(
-            False,
-            "role_not_allowed",
-            f"{principal['id']} holds none of the break-glass roles ({', '.join(roles)}); "
-            "the action waits for review",
-        )
-    why = context.get(BREAK_GLASS_REASON_KEY)
-    if not isinstance(why, str) or not why.strip():
-        return BreakGlassOutcome(
-            False,
-            "missing_reason",
-            f"break-glass needs context.{BREAK_GLASS_REASON_KEY}; the action waits for review",
-        )
+    refused = break_glass_refusal(context, principal, requirement, escalation.get("rule_ids", []))
+    if refused is not None:
+        return refused
+    assert requirement is not None  # no refusal: it names break-glass roles
+    held = sorted(set(principal.get("roles", ())) & set(requirement.break_glass_roles))
+    why = context[BREAK_GLASS_REASON_KEY]
     reason = f"break-glass by {principal['id']} as {', '.join(held)}: {why.strip()}"
     review = EscalationState.open(
         {

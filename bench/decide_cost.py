@@ -2,10 +2,11 @@
 
 Runs :meth:`clearance.streams.decide.Decider.decide_batch` over seeded demo events in batches
 of 2,000, without and with unusual-access detectors, side by side, and prints the median
-CPU microseconds per event over ``--repeat`` passes. With detectors, each batch ends as in the
-worker: ``AccessRisk.flush()`` hands the changed profiles to a save that encodes them to JSON
-as Faust's table does. This is the part of the worker's per-event cost that Clearance's own
-code controls (Faust's and Kafka's share, the changelog sends included, is in
+CPU microseconds per event over ``--repeat`` passes. Each batch ends as in the worker: the
+open sessions changed (and, with detectors, ``AccessRisk.flush()``'s changed profiles) go to
+a save that encodes them to JSON as Faust's table does. ``--no-sessions`` leaves the open
+sessions out, to see their share. This is the part of the worker's per-event cost that
+Clearance's own code controls (Faust's and Kafka's share, the changelog sends included, is in
 `clearance bench`).
 
 Run: ``.venv/bin/python -m clearance.bench.decide_cost``
@@ -25,6 +26,7 @@ from clearance.rules import DEFAULT_PACK_PATH, compile_pack, load_pack
 from clearance.schemas import Codec
 from clearance.streams.decide import Decider, InputMessage, TopicNames
 from clearance.streams.risk import AccessRisk
+from clearance.streams.sessions import SessionState
 from clearance.traffic import TrafficGenerator
 
 BATCH = 2000
@@ -32,7 +34,8 @@ BATCH = 2000
 
 def _messages(count: int) -> list[InputMessage]:
     codec = Codec("ActionEvent")
-    base = 1_790_000_000_000
+    # Ending now: events far in the past would open no session (they are idle already).
+    base = int(time.time() * 1000) - count * 10
     generator = TrafficGenerator(seed=1)
     # One event every 10 ms across the population, so rates look like a busy organisation.
     events = [generator.event(now_ms=base + i * 10) for i in range(count)]
@@ -46,6 +49,7 @@ def _messages(count: int) -> list[InputMessage]:
 
 def _per_event_us(decider: Decider, messages: list[InputMessage]) -> float:
     risk = decider.risk
+    sessions = decider.sessions
     # CPU time of this process, not wall time: on a machine shared with other work the wall
     # clock measures the neighbours too.
     started = time.process_time()
@@ -53,6 +57,8 @@ def _per_event_us(decider: Decider, messages: list[InputMessage]) -> float:
         decider.decide_batch(messages[i : i + BATCH])
         if risk is not None:
             risk.flush()
+        if sessions is not None:
+            sessions.flush()
     return (time.process_time() - started) / len(messages) * 1e6
 
 
@@ -60,10 +66,15 @@ def _encode_profile(partition: int, key: str, state: Any) -> None:
     orjson.dumps(state)
 
 
+def _sessions(enabled: bool) -> SessionState | None:
+    return SessionState(save=_encode_profile) if enabled else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-sessions", action="store_true", help="keep no open sessions")
     args = parser.parse_args()
     policy = compile_pack(load_pack(DEFAULT_PACK_PATH))
     topics = TopicNames.with_prefix("clearance.")
@@ -72,11 +83,19 @@ def main() -> None:
     without, with_access = [], []
     for _ in range(args.repeat):
         # Fresh deciders per pass, alternating, so both see the same machine state.
-        without.append(_per_event_us(Decider(policy, topics), messages))
+        sessions = not args.no_sessions
+        without.append(
+            _per_event_us(Decider(policy, topics, sessions=_sessions(sessions)), messages)
+        )
         risk = AccessRisk(model, save=_encode_profile)
-        with_access.append(_per_event_us(Decider(policy, topics, risk=risk), messages))
+        decider = Decider(policy, topics, risk=risk, sessions=_sessions(sessions))
+        with_access.append(_per_event_us(decider, messages))
     a, b = statistics.median(without), statistics.median(with_access)
-    print(f"decide_batch, default pack, {args.events} events x {args.repeat} passes (median):")
+    kept = "without" if args.no_sessions else "with"
+    print(
+        f"decide_batch, default pack, {kept} open sessions, {args.events} events x "
+        f"{args.repeat} passes (median):"
+    )
     print(f"  without detectors      {a:7.1f} CPU us/event  ({1e6 / a:,.0f} events/s)")
     print(
         f"  with access detectors  {b:7.1f} CPU us/event  ({1e6 / b:,.0f} events/s)  {b / a:.2f}x"

@@ -166,6 +166,20 @@ class Settings(BaseSettings):
         le=60_000,
         description="How often the worker closes timed-out escalations and revokes expired grants.",
     )
+    session_idle_timeout_s: int = Field(
+        1800,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="A session (an action event's session_id) not seen for this many seconds "
+        "is closed: a policy change or a revoke no longer revokes it.",
+    )
+    sessions_per_principal: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description="Most open sessions kept per principal; opening one more forgets the one "
+        "seen least recently.",
+    )
     slack_webhook_url: str = Field(
         "", description="Slack incoming-webhook URL for new escalations; none sent if unset."
     )

@@ -31,6 +31,7 @@ from .models import install_model_monitoring
 from .policy_flow import install_policy_flow
 from .revocations import RevocationEncoder
 from .risk import AccessRisk
+from .sessions import SessionState
 from .state import ChangelogState, StateWrite
 
 __all__ = ["Emitter", "TransactionUnavailable", "WorkerStats", "build_app"]
@@ -511,6 +512,27 @@ def _access_risk(app: faust.App, settings: Settings) -> tuple[AccessRisk, Change
     return risk, profiles
 
 
+def _sessions(app: faust.App, settings: Settings) -> tuple[SessionState, ChangelogState]:
+    """Open sessions in a changelog-backed table keyed by principal, by input partition."""
+    table = ChangelogState(app, "sessions", settings.topic_partitions)
+    sessions = SessionState(
+        load=table.get,
+        save=table.put,
+        delete=table.delete,
+        keys=table.keys,
+        idle_seconds=settings.session_idle_timeout_s,
+        limit=settings.sessions_per_principal,
+    )
+    actions_topic = settings.topic("actions")
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        sessions.forget_partitions({tp.partition for tp in revoked if tp.topic == actions_topic})
+
+    app.clearance_sessions_state = table  # type: ignore[attr-defined]
+    return sessions, table
+
+
 def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     """Build the worker's Faust app for ``settings`` with ``policy`` in force."""
     app = faust.App(settings.app_id, **faust_settings(settings))
@@ -524,6 +546,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     risk, profiles = _access_risk(app, settings) if settings.detectors == "access" else (None, None)
     approvals = approval_gate(app, settings)
     approvals_state: ChangelogState = app.clearance_approvals_state  # type: ignore[attr-defined]
+    sessions, sessions_state = _sessions(app, settings)
     decider = Decider(
         policy,
         topics,
@@ -532,6 +555,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         risk=risk,
         approvals=approvals,
         revocations=RevocationEncoder.from_settings(settings),
+        sessions=sessions,
     )
     emitter = Emitter(app, settings.commit_interval_ms / 1000)
     install_approvals(app, settings, approvals, decider, emitter)
@@ -565,6 +589,8 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
                 state.extend(profiles.take())
             approvals.flush()
             state.extend(approvals_state.take())
+            sessions.flush()
+            state.extend(sessions_state.take())
             await emitter.emit(outputs, events, state)
             stats.events += len(batch)
             stats.batches += 1

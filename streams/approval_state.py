@@ -265,6 +265,11 @@ class ApprovalState:
                     found.append((principal_id, stored.partition, grant, state))
         return found
 
+    def covering_grant(self, event: Mapping[str, Any], now_ms: int) -> Grant | None:
+        """The live grant that covers ``event`` (without spending it), if any."""
+        stored = self._stored(event["principal"]["id"])
+        return stored.grants.find(event, now_ms) if stored is not None else None
+
     def revoke_grant(self, principal_id: str, grant_id: str) -> Grant | None:
         """Take one grant back now; ``None`` when the principal no longer holds it."""
         stored = self._stored(principal_id)

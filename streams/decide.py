@@ -18,8 +18,9 @@ from clearance.rules import CompiledPolicy, Verdict
 from clearance.schemas import Codec, DecodeError
 
 from .approval_state import ApprovalState
-from .revocations import RevocationEncoder, grant_revocation_for
+from .revocations import RevocationEncoder, held_revocations, revoke_reason_code
 from .risk import AccessRisk, RiskAssessment
+from .sessions import SessionState
 
 __all__ = ["Decider", "InputMessage", "OutputMessage", "TopicNames", "decision_id_for"]
 
@@ -93,6 +94,10 @@ class Decider:
         ``None`` only publishes escalations.
     revocations:
         Encodes revocations with their CAEP security event (and signed SET).
+    sessions:
+        Open sessions: each decided event with a ``session_id`` is noted in its session
+        (an allowed one opens it); a revoke decision closes every session of the principal.
+        ``None`` keeps no sessions.
 
     Attributes
     ----------
@@ -111,11 +116,13 @@ class Decider:
         risk: AccessRisk | None = None,
         approvals: ApprovalState | None = None,
         revocations: RevocationEncoder | None = None,
+        sessions: SessionState | None = None,
     ) -> None:
         self.policy = policy
         self.shadow: Any = None
         self.risk = risk
         self.approvals = approvals
+        self.sessions = sessions
         self.topics = topics
         self.output_format = output_format
         self.max_message_bytes = max_message_bytes
@@ -177,6 +184,10 @@ class Decider:
             escalation = self.escalation_record(event, decision, verdict)
             if self.approvals is not None:
                 escalation = self._resolve(event, verdict, decision, escalation, source, now_ms)
+        if self.sessions is not None and verdict.effect != "revoke":
+            self.sessions.record(
+                event, decision["effect"], verdict.policy_version, source.partition, now_ms
+            )
         key = event["principal"]["id"].encode()
         fmt = self.output_format
         outputs = [
@@ -197,8 +208,7 @@ class Decider:
                     source,
                 )
             )
-            if self.approvals is not None:
-                outputs.extend(self._revoke_grants(decision, key, source, now_ms))
+            outputs.extend(self._revoke_held(decision, key, source, now_ms))
         elif escalation is not None:
             outputs.append(
                 OutputMessage(
@@ -210,37 +220,28 @@ class Decider:
             )
         return outputs
 
-    def _revoke_grants(
+    def _revoke_held(
         self, decision: dict[str, Any], key: bytes, source: InputMessage, now_ms: int
     ) -> list[OutputMessage]:
         """A revoke decision on a principal (a rule, a risk score past the threshold) also
-        takes back every live grant the principal holds."""
-        assert self.approvals is not None
-        principal = decision["principal"]
-        grants = self.approvals.revoke_grants(principal["id"], source.partition, now_ms)
-        reason = "; ".join(decision["reasons"])
+        takes back every live grant it holds and closes every session it has open."""
+        principal_id = decision["principal"]["id"]
+        grants = (
+            self.approvals.revoke_grants(principal_id, source.partition, now_ms)
+            if self.approvals is not None
+            else []
+        )
+        sessions = (
+            self.sessions.close_all(principal_id, now_ms) if self.sessions is not None else {}
+        )
         return [
             OutputMessage(
                 self.topics.revocations,
                 key,
-                self.revocations.encode(
-                    grant_revocation_for(
-                        principal,
-                        grant,
-                        reason_code="risk" if decision["detector_scores"] else "rule",
-                        reason=f"grant {grant.grant_id} revoked with the principal: {reason}",
-                        policy_version=decision["policy_version"],
-                        now_ms=now_ms,
-                        cause=decision["decision_id"],
-                        decision_id=decision["decision_id"],
-                        rule_ids=decision["rule_ids"],
-                    ),
-                    self.output_format,
-                    trusted=True,
-                ),
+                self.revocations.encode(record, self.output_format, trusted=True),
                 source,
             )
-            for grant in grants
+            for record in held_revocations(decision, grants, sessions, now_ms)
         ]
 
     def _resolve(
@@ -338,7 +339,7 @@ class Decider:
             "grant_id": None,
             "action": "*",
             "resource": decision["resource"],
-            "reason_code": "rule",
+            "reason_code": revoke_reason_code(decision),
             "reason": "; ".join(decision["reasons"]),
             "rule_ids": decision["rule_ids"],
             "policy_version": decision["policy_version"],

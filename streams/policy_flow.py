@@ -1,4 +1,4 @@
-"""Policy changes on the stream: switch versions, re-check live grants, run a shadow pack.
+"""Policy changes on the stream: switch versions, re-check grants and sessions, run a shadow pack.
 
 One call wires it into :func:`~clearance.streams.app.build_app`: :func:`install_policy_flow`
 adds a task that follows ``clearance.policies`` (every worker reads every release). For an
@@ -6,7 +6,8 @@ adds a task that follows ``clearance.policies`` (every worker reads every releas
 (:meth:`Decider.use_policy`), then re-checks every live grant of the partitions this worker
 owns under the new version: a grant whose scope the new policy denies or revokes is taken
 back (a ``revoke`` decision with ``event_kind: policy`` and a revocation, produced in the
-owning partition's transaction through :meth:`Emitter.emit_unanswered`). A release that
+owning partition's transaction through :meth:`Emitter.emit_unanswered`), and so is an open
+session whose last allowed action it no longer allows (:mod:`.session_recheck`). A release that
 does not compile is refused in the log and the running version stays. A ``shadow`` release
 is evaluated beside the active pack on every batch (:class:`ShadowEvaluator`), its
 decisions published on ``clearance.shadow-decisions`` and never enforced.
@@ -33,6 +34,7 @@ from .decide import Decider, InputMessage, OutputMessage, decision_id_for
 from .policy_releases import PolicyFeed, PolicyRefused, compile_release
 from .revocations import grant_revocation_for
 from .risk import RiskAssessment
+from .session_recheck import recheck_sessions
 from .state import ChangelogState
 
 __all__ = ["PolicyFlow", "ShadowEvaluator", "install_policy_flow", "regrant_event"]
@@ -183,14 +185,33 @@ class PolicyFlow:
             break
 
     def recheck(
+        self, policy: CompiledPolicy, partitions: set[int], now_ms: int, *, sessions: bool = True
+    ) -> dict[int, list[OutputMessage]]:
+        """Revoke the live grants and close the open sessions of ``partitions`` that
+        ``policy`` no longer allows (see :mod:`~clearance.streams.session_recheck`).
+
+        Only grants and sessions not yet checked under ``policy`` are decided: those issued
+        or last allowed under another version and not re-checked since (so a worker that
+        starts, or takes over a partition, after a switch still re-checks what it inherits).
+        Sessions are re-checked only under the version in force (a timer's pass that began
+        before a switch must not judge sessions the new version has allowed since), and not
+        when ``sessions`` is false (a partition's sessions are looked at once per version,
+        so not while its table may still be recovering); idle ones are closed on the way.
+        """
+        by_partition = self._recheck_grants(policy, partitions, now_ms)
+        book = self.decider.sessions
+        if not sessions or book is None or policy.version != self.decider.policy.version:
+            return by_partition
+        for partition in sorted(partitions):
+            book.expire_idle(partition, now_ms)
+            outputs = recheck_sessions(policy, book, self.gate, self.decider, partition, now_ms)
+            if outputs:
+                by_partition.setdefault(partition, []).extend(outputs)
+        return by_partition
+
+    def _recheck_grants(
         self, policy: CompiledPolicy, partitions: set[int], now_ms: int
     ) -> dict[int, list[OutputMessage]]:
-        """Revoke the live grants of ``partitions`` that ``policy`` no longer allows.
-
-        Only grants not yet checked under ``policy`` are decided: those issued under another
-        version and not re-checked since (so a worker that starts, or takes over a partition,
-        after a switch still re-checks what it inherits).
-        """
         if self.gate is None or not partitions:
             return {}
         version = policy.version
@@ -273,6 +294,7 @@ def install_policy_flow(
 ) -> PolicyFlow:
     """Add the task that follows ``clearance.policies`` to ``app``."""
     state: ChangelogState | None = getattr(app, "clearance_approvals_state", None)
+    sessions_state: ChangelogState | None = getattr(app, "clearance_sessions_state", None)
     flow = PolicyFlow(settings, decider, gate, state.keys if state is not None else list)
     actions_topic = settings.topic("actions")
     topic = settings.topic("policies")
@@ -295,8 +317,9 @@ def install_policy_flow(
             thread.submit(feed.close)
             thread.shutdown(wait=False)
 
-    # Grants inherited after a switch (a restart, a rebalance, a table still recovering at
-    # the switch) are re-checked on the approvals timer's period.
+    # Grants and sessions inherited after a switch (a restart, a rebalance, a table still
+    # recovering at the switch) are re-checked on the approvals timer's period, which also
+    # closes idle sessions.
     @app.timer(interval=settings.approvals_tick_ms / 1000)
     async def recheck_grants() -> None:
         await _recheck(decider.policy)
@@ -308,12 +331,19 @@ def install_policy_flow(
         revoked = 0
         # One partition at a time, yielding between them: batches keep being decided while
         # thousands of grants are re-checked, and each partition's revocations leave early.
+        # Tables are complete once a rebalance ends (Faust ends it after their recovery).
+        settled = not (app.rebalancing or app.in_recovery)
         for partition in owned:
-            outputs = flow.recheck(policy, {partition}, int(time.time() * 1000)).get(partition, [])
-            # The grants marked revoked go with their revocations, in one transaction.
+            now_ms = int(time.time() * 1000)
+            outputs = flow.recheck(policy, {partition}, now_ms, sessions=settled).get(partition, [])
+            # The grants and sessions marked revoked go with their revocations, in one
+            # transaction.
             if gate is not None:
                 gate.flush()
             writes = state.take() if state is not None else []
+            if decider.sessions is not None and sessions_state is not None:
+                decider.sessions.flush()
+                writes.extend(sessions_state.take())
             if (outputs or writes) and not await emitter.emit_unanswered(
                 actions_topic, partition, outputs, writes
             ):
@@ -326,6 +356,6 @@ def install_policy_flow(
             revoked += len(outputs) // 2
             await asyncio.sleep(0)
         if revoked:
-            log.info("policy %s revoked %d grants", policy.version, revoked)
+            log.info("policy %s revoked %d grants and sessions", policy.version, revoked)
 
     return flow

@@ -66,6 +66,12 @@ class ChangelogState:
         self.table.data[encoded] = raw
         self._writes.append(StateWrite(self.topic, partition, encoded, raw))
 
+    def delete(self, partition: int, key: str) -> None:
+        """Remove ``key``; the tombstone waits in :meth:`take` like a write."""
+        encoded = key.encode()
+        self.table.data.pop(encoded, None)
+        self._writes.append(StateWrite(self.topic, partition, encoded, None))
+
     def keys(self) -> list[str]:
         """Keys held for the partitions this worker owns."""
         return [key.decode() for key in self.table.data]

@@ -139,7 +139,13 @@ class Setup:
         return time.time()
 
     def act(
-        self, principal: dict[str, Any], action: str, resource: dict[str, Any], **context: Any
+        self,
+        principal: dict[str, Any],
+        action: str,
+        resource: dict[str, Any],
+        *,
+        session_id: str = "s-1",
+        **context: Any,
     ) -> str:
         event_id = uuid.uuid4().hex
         event = {
@@ -148,7 +154,7 @@ class Setup:
             "principal": principal,
             "action": action,
             "resource": resource,
-            "session_id": "s-1",
+            "session_id": session_id,
             "context": context,
         }
         self.publish("actions", principal["id"], event, "ActionEvent")

@@ -17,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,10 @@ class Flow(Setup):
         return self.collector.where("revocations", **fields)
 
 
-@pytest.fixture(scope="module")
-def flow(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
-    root = tmp_path_factory.mktemp("policy-flow")
+@contextmanager
+def running_flow(kafka: LocalKafka, root: Path, **settings: str) -> Iterator[Flow]:
+    """One worker (with its audit sink) under ``policy_packs/v1`` unless ``settings`` (the
+    ``CLEARANCE_`` variables, without the prefix) say otherwise."""
     (root / "reviewer-api.pem").write_text(KEY.public_pem())
     (root / "set.pem").write_text(SET_KEY.private_pem())
     run = uuid.uuid4().hex[:8]
@@ -95,6 +97,7 @@ def flow(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             "CLEARANCE_SET_AUDIENCE": AUDIENCE,
             "CLEARANCE_SET_SIGNING_KEY": str(root / "set.pem"),
             "CLEARANCE_SET_SIGNING_KID": SET_KEY.kid,
+            **{f"CLEARANCE_{name.upper()}": value for name, value in settings.items()},
         }
     )
     log = open(root / "worker.log", "wb")  # noqa: SIM115 - closed below
@@ -110,12 +113,20 @@ def flow(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     except AssertionError:
         worker.terminate()
         raise AssertionError((root / "worker.log").read_text()[-5000:]) from None
-    yield ready
-    collector.stop()
-    worker.terminate()
-    worker.wait(60)
-    log.close()
-    print((root / "worker.log").read_text()[-3000:])
+    try:
+        yield ready
+    finally:
+        collector.stop()
+        worker.terminate()
+        worker.wait(60)
+        log.close()
+        print((root / "worker.log").read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def flow(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
+    with running_flow(kafka, tmp_path_factory.mktemp("policy-flow")) as ready:
+        yield ready
 
 
 def _check_caep(revocation: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +152,28 @@ def test_a_push_revokes_exactly_the_grants_the_new_version_denies(flow: Flow) ->
     assert flow.decision(flow.act(waiting, "data.export", _resource("customers")))["effect"] == (
         "escalate"
     )
+    # Open sessions: those whose last allowed action v2 denies (exporting customers, allowed
+    # by v1 when not restricted) are revoked; the others, including one allowed through a
+    # window grant v2 still covers, stay open.
+    exporters = [_agent("exporter-a"), _agent("exporter-b")]
+    internal = _resource("customers", sensitivity="internal")
+    dev = _resource("scratch", environment="dev")
+    session_events = {
+        (exporters[0]["id"], "s-export"): flow.act(
+            exporters[0], "data.export", internal, session_id="s-export"
+        ),
+        (exporters[0]["id"], "s-dev"): flow.act(exporters[0], "data.read", dev, session_id="s-dev"),
+        (exporters[1]["id"], "s-export"): flow.act(
+            exporters[1], "data.export", internal, session_id="s-export"
+        ),
+        (kept[1]["id"], "s-deploy"): flow.act(
+            kept[1], "infra.deploy", DEPLOY, session_id="s-deploy"
+        ),
+        (frozen[0]["id"], "s-dev"): flow.act(frozen[0], "data.read", dev, session_id="s-dev"),
+    }
+    for event_id in session_events.values():
+        assert flow.decision(event_id)["effect"] == "allow"
+    revoked_sessions = {(p["id"], "s-export") for p in exporters}
     before = flow.status()["policy_version"]
 
     pushed = flow.clearance("policy", "push", str(PACKS / "v2"), "--by", "user:carol")
@@ -149,8 +182,18 @@ def test_a_push_revokes_exactly_the_grants_the_new_version_denies(flow: Flow) ->
     version = pushed.stdout.split("policy ", 1)[1].split()[0]
     assert version != before
 
+    def grants_and_sessions(records: list[dict[str, Any]]) -> tuple[set[Any], set[Any]]:
+        grants = {r["grant_id"] for r in records if r["grant_id"]}
+        sessions = {
+            (r["principal"]["id"] if "principal" in r else r["subject"]["id"], r["session_id"])
+            for r in records
+            if not r["grant_id"]
+        }
+        return grants, sessions
+
+    expected = (revoked_grants, revoked_sessions)
     found = _wait(
-        lambda: (lambda r: r if {x["grant_id"] for x in r} == revoked_grants else None)(
+        lambda: (lambda r: r if grants_and_sessions(r) == expected else None)(
             flow.revocations(reason_code="policy_change")
         ),
         60,
@@ -158,20 +201,38 @@ def test_a_push_revokes_exactly_the_grants_the_new_version_denies(flow: Flow) ->
     )
     time.sleep(3)  # anything else the push would (wrongly) revoke has had time to arrive
     policy_revocations = flow.revocations(reason_code="policy_change")
-    assert {r["grant_id"] for r in policy_revocations} == revoked_grants
+    assert grants_and_sessions(policy_revocations) == expected
+    assert len(policy_revocations) == len(revoked_grants) + len(revoked_sessions)
     assert not {r["grant_id"] for r in flow.revocations()} & kept_grants
+    kept_sessions = set(session_events) - revoked_sessions
+    assert not {(r["subject"]["id"], r["session_id"]) for r in flow.revocations()} & kept_sessions
     for revocation in found:
         assert revocation["policy_version"] == version
-        assert revocation["subject"]["id"] in {p["id"] for p in frozen}
         claims = _check_caep(revocation)
-        assert list(claims["events"]) == [
-            "https://schemas.openid.net/secevent/caep/event-type/token-claims-change"
-        ]
         assert claims["iss"] == "https://clearance.example" and claims["aud"] == AUDIENCE
         assert claims["txn"] == revocation["decision_id"]
+        if revocation["grant_id"]:
+            assert revocation["subject"]["id"] in {p["id"] for p in frozen}
+            assert list(claims["events"]) == [
+                "https://schemas.openid.net/secevent/caep/event-type/token-claims-change"
+            ]
+        else:
+            assert list(claims["events"]) == [
+                "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+            ]
+            assert claims["sub_id"] == {
+                "format": "complex",
+                "user": {"format": "opaque", "id": revocation["subject"]["id"]},
+                "session": {"format": "opaque", "id": revocation["session_id"]},
+            }
     decisions = flow.collector.where("decisions", event_kind="policy")
-    assert {d["grant_id"] for d in decisions} == revoked_grants
+    assert grants_and_sessions(decisions) == expected
     assert all(d["effect"] == "revoke" and d["policy_version"] == version for d in decisions)
+    for decision in decisions:
+        if not decision["grant_id"]:
+            key = (decision["principal"]["id"], decision["session_id"])
+            assert decision["event_id"] == session_events[key]
+            assert decision["rule_ids"] == ["test.export.customers.frozen"]
 
     # Every worker decides under the new version from then on, without a restart.
     assert flow.worker.poll() is None
@@ -193,11 +254,14 @@ def test_a_push_revokes_exactly_the_grants_the_new_version_denies(flow: Flow) ->
     }
     assert rows[0]["tests_passed"] == 4
     audited = flow.sql_eventually(
-        "SELECT grant_id FROM clearance.decisions FINAL WHERE event_kind = 'policy' "
-        f"AND policy_version = '{version}'",
-        lambda rows: len(rows) == len(revoked_grants),
+        "SELECT grant_id, principal_id, session_id FROM clearance.decisions FINAL "
+        f"WHERE event_kind = 'policy' AND policy_version = '{version}'",
+        lambda rows: len(rows) == len(revoked_grants) + len(revoked_sessions),
     )
-    assert {r["grant_id"] for r in audited} == revoked_grants
+    assert {r["grant_id"] for r in audited if r["grant_id"]} == revoked_grants
+    assert {
+        (r["principal_id"], r["session_id"]) for r in audited if not r["grant_id"]
+    } == revoked_sessions
 
 
 def test_a_failing_pack_is_refused_with_its_reason_and_the_version_stays(flow: Flow) -> None:
