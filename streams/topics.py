@@ -7,6 +7,7 @@ partitions so a principal's state sits in the partition of its events.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
@@ -102,4 +103,32 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
             if error.name() == "TOPIC_ALREADY_EXISTS":
                 continue  # another worker created it at the same moment
             raise TopicSetupError(f"cannot create topic {name}: {error.str()}") from None
+    _wait_for_leaders(admin, [s.name for s in missing], timeout)
     return created
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """Wait until every partition of ``names`` has a leader in the cluster's metadata.
+
+    A created topic reaches the brokers' metadata a moment after the controller accepts
+    it; a producer that asks before then is told the topic does not exist.
+    """
+    deadline = time.monotonic() + timeout
+    waiting = list(names)
+    while waiting and time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout).topics
+        waiting = [
+            name
+            for name in waiting
+            if name not in topics
+            or topics[name].error is not None
+            or not topics[name].partitions
+            or any(p.leader < 0 for p in topics[name].partitions.values())
+        ]
+        if waiting:
+            time.sleep(0.1)
+    if waiting:
+        raise TopicSetupError(
+            f"topics {', '.join(waiting)} were created but have no leader after {timeout:.0f} s; "
+            "check the broker's log"
+        )
