@@ -18,7 +18,7 @@ from sklearn.ensemble import IsolationForest
 
 from clearance.detectors.errors import DetectorError
 from clearance.detectors.profiles import ACCESS_FEATURES
-from clearance.detectors.score import Events, FeatureRows, Score, as_matrix
+from clearance.detectors.score import Events, FeatureRows, Score, ScoredBatch, as_matrix
 from clearance.detectors.signals import (
     DEFAULT_WEIGHTS,
     MIN_CONTRIBUTION,
@@ -26,7 +26,7 @@ from clearance.detectors.signals import (
     RULE_FEATURE,
     SIGNALS,
     apply_rule_floor,
-    describe,
+    describe_ranked,
     signal_strengths,
 )
 
@@ -227,50 +227,64 @@ class SignalScorer(BaseEstimator):  # type: ignore[misc]
         matrix = as_matrix(X)
         return self._combine(matrix, self.contributions(matrix), None)
 
-    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
-        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+    def score_columns(self, X: FeatureRows, events: Events | None = None) -> ScoredBatch:
+        """:meth:`score_batch` as columns."""
         matrix = as_matrix(X)
         parts = self.contributions(matrix)
         values = self._combine(matrix, parts, None)
-        return _explained(matrix, values, parts, None, events, "signals")
+        texts = _explanations(matrix, parts, None, events)
+        return ScoredBatch(values, ["signals"] * len(texts), texts)
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+        return _as_scores(self.score_columns(X, events))
 
     def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
         """Score one feature dict."""
         return self.score_batch([x], [event])[0]
 
 
-def _explained(
+def _as_scores(batch: ScoredBatch) -> list[Score]:
+    return [
+        Score(value, label, text)
+        for value, label, text in zip(
+            batch.values.tolist(), batch.labels, batch.explanations, strict=True
+        )
+    ]
+
+
+def _explanations(
     matrix: np.ndarray,
-    values: np.ndarray,
     parts: np.ndarray,
     forest: np.ndarray | None,
     events: Events | None,
-    label: str,
     limit: int = 3,
-) -> list[Score]:
+) -> list[str]:
+    """:func:`describe` of every row, with what can be done for the whole batch done so."""
     names = [s.name for s in SIGNALS]
     if forest is not None:
         parts = np.column_stack([parts, forest])
         names.append("forest")
-    # describe() names at most `limit` contributions, so only the strongest few per row are
-    # handed over, found for the whole batch at once.
+    # describe() names at most `limit` contributions, strongest first, so only the strongest
+    # few per row are handed over, found and ranked for the whole batch at once (a stable
+    # sort on the negated values ranks them as describe() does).
     top = np.argsort(-parts, axis=1, kind="stable")[:, :limit]
     top_values = np.take_along_axis(parts, top, axis=1)
     rule = matrix[:, ACCESS_FEATURES.index(RULE_FEATURE)] > 0.5
     quiet = (top_values[:, 0] < MIN_CONTRIBUTION) & ~rule
+    top_names = np.array(names, dtype=object)[top].tolist()
+    top_list = top_values.tolist()
     rows = matrix.tolist()
-    scores = []
-    for i, value in enumerate(values.tolist()):
-        if quiet[i]:
-            scores.append(Score(value, label, NOTHING_UNUSUAL))
+    texts = []
+    for i, (is_quiet, is_rule) in enumerate(zip(quiet.tolist(), rule.tolist(), strict=True)):
+        if is_quiet:
+            texts.append(NOTHING_UNUSUAL)
             continue
-        contributions = {
-            names[j]: v for j, v in zip(top[i].tolist(), top_values[i].tolist(), strict=True)
-        }
         features = dict(zip(ACCESS_FEATURES, rows[i], strict=True))
+        ranked = list(zip(top_names[i], top_list[i], strict=True))
         event = events[i] if events is not None else None
-        scores.append(Score(value, label, describe(features, contributions, event, limit)))
-    return scores
+        texts.append(describe_ranked(features, is_rule, ranked, event))
+    return texts
 
 
 class AccessScorer(BaseEstimator):  # type: ignore[misc]
@@ -326,11 +340,16 @@ class AccessScorer(BaseEstimator):  # type: ignore[misc]
         matrix, parts, forest = self._parts(X)
         return self.signals_._combine(matrix, parts, forest)
 
-    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
-        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+    def score_columns(self, X: FeatureRows, events: Events | None = None) -> ScoredBatch:
+        """:meth:`score_batch` as columns."""
         matrix, parts, forest = self._parts(X)
         values = self.signals_._combine(matrix, parts, forest)
-        return _explained(matrix, values, parts, forest, events, "access")
+        texts = _explanations(matrix, parts, forest, events)
+        return ScoredBatch(values, ["access"] * len(texts), texts)
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+        return _as_scores(self.score_columns(X, events))
 
     def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
         """Score one feature dict."""
