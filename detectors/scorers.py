@@ -272,16 +272,20 @@ def _explanations(
     top_values = np.take_along_axis(parts, top, axis=1)
     rule = matrix[:, ACCESS_FEATURES.index(RULE_FEATURE)] > 0.5
     quiet = (top_values[:, 0] < MIN_CONTRIBUTION) & ~rule
-    top_names = np.array(names, dtype=object)[top].tolist()
-    top_list = top_values.tolist()
-    rows = matrix.tolist()
+    # Flat lists rather than a list per row: a batch's worth of small lists that live until
+    # the batch is explained would each be traversed by the garbage collector.
+    width, count = matrix.shape[1], top.shape[1]
+    top_names = np.array(names, dtype=object)[top].ravel().tolist()
+    top_flat = top_values.ravel().tolist()
+    flat = matrix.ravel().tolist()
     texts = []
     for i, (is_quiet, is_rule) in enumerate(zip(quiet.tolist(), rule.tolist(), strict=True)):
         if is_quiet:
             texts.append(NOTHING_UNUSUAL)
             continue
-        features = dict(zip(ACCESS_FEATURES, rows[i], strict=True))
-        ranked = list(zip(top_names[i], top_list[i], strict=True))
+        features = dict(zip(ACCESS_FEATURES, flat[i * width : (i + 1) * width], strict=True))
+        start, end = i * count, (i + 1) * count
+        ranked = list(zip(top_names[start:end], top_flat[start:end], strict=True))
         event = events[i] if events is not None else None
         texts.append(describe_ranked(features, is_rule, ranked, event))
     return texts
