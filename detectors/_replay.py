@@ -26,11 +26,11 @@ from clearance.detectors._habits import (
     HOURS_DECAY_AT,
     MINUTE_MS,
     RATE_FLOOR,
+    VOLUME_CLIP_SD,
     VOLUME_MIN_HISTORY,
     VOLUME_VAR_FLOOR,
     advance,
     event_facts,
-    learn_volume,
 )
 from clearance.detectors.peers import PeerProfile
 from clearance.detectors.profiles import ACCESS_FEATURES, NOVELTY_ALPHA, PEER_MIN_EVENTS
@@ -284,11 +284,22 @@ def _evict(entries: dict[str, Any], cap: int) -> None:
 def _count_action(
     actions: dict[str, list[float]], action: str, volume: float | None, cap: int, alpha: float
 ) -> None:
-    """``count_action`` of :mod:`~clearance.detectors._habits` without building its Facts."""
+    """``count_action`` of :mod:`~clearance.detectors._habits`, ``learn_volume`` inlined."""
     stats = actions.pop(action, None) or [0.0, 0.0, 0.0, 0.0]
     stats[0] += 1
     if volume is not None:
-        learn_volume(stats, volume, alpha)
+        _, n, mean, var = stats
+        n += 1
+        weight = 1.0 / n
+        if weight < alpha:
+            weight = alpha
+        deviation = volume - mean
+        limit = VOLUME_CLIP_SD * math.sqrt(var + VOLUME_VAR_FLOOR)
+        if n > VOLUME_MIN_HISTORY and abs(deviation) > limit:
+            stats[1], stats[2] = n, mean + weight * math.copysign(limit, deviation)
+        else:
+            stats[1], stats[2] = n, mean + weight * deviation
+            stats[3] = (1.0 - weight) * (var + weight * deviation * deviation)
     actions[action] = stats
     if len(actions) > cap:
         _evict(actions, cap)
