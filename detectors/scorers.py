@@ -9,7 +9,7 @@ columns follow :data:`ACCESS_FEATURES` or a sequence of feature dicts.
 Scorers carry no thresholds: wrap them in :class:`clearance.detectors.score.Thresholds`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -283,12 +283,39 @@ def _explanations(
         if is_quiet:
             texts.append(NOTHING_UNUSUAL)
             continue
-        features = dict(zip(ACCESS_FEATURES, flat[i * width : (i + 1) * width], strict=True))
         start, end = i * count, (i + 1) * count
-        ranked = list(zip(top_names[start:end], top_flat[start:end], strict=True))
-        event = events[i] if events is not None else None
-        texts.append(describe_ranked(features, is_rule, ranked, event))
+        texts.append(
+            describe_ranked(
+                _Row(flat, i * width),
+                is_rule,
+                top_names[start:end],
+                top_flat[start:end],
+                events[i] if events is not None else None,
+            )
+        )
     return texts
+
+
+class _Row(Mapping[str, float]):
+    """One row of a flattened feature matrix, read by name (phrases read one or two
+    features, so building a dict of all of them per row costs more than they need)."""
+
+    __slots__ = ("_flat", "_start")
+
+    def __init__(self, flat: list[float], start: int) -> None:
+        self._flat, self._start = flat, start
+
+    def __getitem__(self, name: str) -> float:
+        return self._flat[self._start + _COLUMNS[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ACCESS_FEATURES)
+
+    def __len__(self) -> int:
+        return len(ACCESS_FEATURES)
+
+
+_COLUMNS = {name: i for i, name in enumerate(ACCESS_FEATURES)}
 
 
 class AccessScorer(BaseEstimator):  # type: ignore[misc]

@@ -219,9 +219,11 @@ def describe(
         For example ``"first access to restricted dataset customers, which no peer in analyst
         has touched; 14x the principal's usual rate; outside the principal's usual hours"``.
     """
-    ranked = sorted(contributions.items(), key=lambda item: -item[1])
+    ranked = sorted(contributions.items(), key=lambda item: -item[1])[:limit]
     rule = features.get(RULE_FEATURE, 0.0) > 0.5
-    return describe_ranked(features, rule, ranked[:limit], event, min_contribution)
+    return describe_ranked(
+        features, rule, [n for n, _ in ranked], [v for _, v in ranked], event, min_contribution
+    )
 
 
 _BY_NAME = {signal.name: signal for signal in SIGNALS}
@@ -230,21 +232,21 @@ _BY_NAME = {signal.name: signal for signal in SIGNALS}
 def describe_ranked(
     features: Mapping[str, float],
     rule: bool,
-    ranked: Sequence[tuple[str, float]],
+    names: Sequence[str],
+    values: Sequence[float],
     event: Mapping[str, Any] | None = None,
     min_contribution: float = MIN_CONTRIBUTION,
 ) -> str:
     """:func:`describe` of contributions already ranked, strongest first, and cut to the
-    limit, with the rule feature read (what a scorer has at hand for a whole batch)."""
-    phrases: list[str] = []
-    if rule:
-        phrases.append(_rule_phrase(features, event))
-    for name, value in ranked:
+    limit (``names[i]`` contributes ``values[i]``), with the rule feature already read: what
+    a scorer has at hand for each row of a batch."""
+    phrases = [_rule_phrase(features, event)] if rule else []
+    for name, value in zip(names, values, strict=True):
         if value < min_contribution or not math.isfinite(value):
             break
         if name == "forest":
             phrases.append(f"unusual combination for the isolation forest ({value:.2f})")
-        elif name == "new_resource" and phrases and rule:
+        elif name == "new_resource" and rule:
             continue  # the rule phrase already says it
         else:
             phrases.append(_BY_NAME[name].phrase(features, event))
