@@ -46,7 +46,8 @@ unbounded sets independent of the detectors, every first access in the test peri
 confidential/restricted resource that no member of the principal's roles touched before, and
 counts how many the model labelled anomalous.
 
-Cost: per-event cost of ``ProfileStore.replay`` (features + observe) plus one batched
+Cost: per-event cost of ``ProfileStore.replay_events`` (features + observe, the stream's batch
+path) plus one batched
 ``score_samples`` call, in batches of 500 test events; and with explanations
 (``score_events``). Best of 5 rounds of CPU time, as the machine may be shared.
 """
@@ -78,7 +79,6 @@ from clearance.detectors import (
     as_matrix,
     categorical_distribution,
     compare_distributions,
-    event_facts,
     generate_workload,
     numeric_distribution,
     train_access_model,
@@ -503,7 +503,7 @@ def access_cost(seed: int = 0, batch: int = 500, rounds: int = 5) -> dict[str, f
         return best / sum(len(b) for b in batches) * 1e6
 
     def features(store: ProfileStore, chunk: list[dict[str, Any]]) -> Any:
-        return store.replay_facts([event_facts(e) for e in chunk])
+        return store.replay_events(chunk).matrix
 
     results["features"] = timed(features)
     results["features + forest"] = timed(

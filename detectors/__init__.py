@@ -49,7 +49,7 @@ from clearance.detectors.model_monitor import (
 )
 from clearance.detectors.peers import PeerProfile
 from clearance.detectors.profiles import ACCESS_FEATURES, PrincipalProfile
-from clearance.detectors.score import Score, Scorer, Thresholds, as_matrix
+from clearance.detectors.score import Score, ScoredBatch, Scorer, Thresholds, as_matrix
 from clearance.detectors.scorers import AccessScorer, ForestScorer, SignalScorer
 from clearance.detectors.signals import DEFAULT_WEIGHTS, RULE_FEATURE, SIGNALS, Signal
 from clearance.detectors.store import ProfileStore
@@ -81,6 +81,7 @@ __all__ = [
     "ProfileStore",
     "PsiBand",
     "Score",
+    "ScoredBatch",
     "Scorer",
     "Signal",
     "SignalScorer",

@@ -24,7 +24,7 @@ import sklearn
 from clearance.detectors._habits import event_facts
 from clearance.detectors.errors import DetectorError, ModelMismatchError
 from clearance.detectors.profiles import ACCESS_FEATURES
-from clearance.detectors.score import FeatureRows, Score, Thresholds, as_matrix
+from clearance.detectors.score import FeatureRows, Score, ScoredBatch, Thresholds, as_matrix
 from clearance.detectors.scorers import AccessScorer
 from clearance.detectors.store import ProfileStore
 from clearance.detectors.workload import generate_workload
@@ -90,6 +90,13 @@ class AccessModel:
         """Labelled, explained scores of a batch (``events`` aligned with the rows)."""
         return self.scorer.score_batch(as_matrix(X, self.feature_names), events)
 
+    def score_columns(
+        self, X: FeatureRows, events: Sequence[Mapping[str, Any] | None] | None = None
+    ) -> ScoredBatch:
+        """:meth:`score_batch` as columns (values, labels, explanations), for a caller that
+        has no use for a :class:`Score` per row."""
+        return self.scorer.score_columns(as_matrix(X, self.feature_names), events)
+
     def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
         """Labelled, explained score of one feature dict."""
         return self.scorer.score_one(x, event)
@@ -110,7 +117,7 @@ class AccessModel:
             One per event, labelled by the thresholds and naming the event's resource, action
             and source in the explanation.
         """
-        matrix = store.replay_facts([event_facts(event) for event in events])
+        matrix = store.replay_events(events).matrix
         if matrix.shape[0] == 0:
             return []
         return self.score_batch(matrix, list(events))

@@ -7,9 +7,10 @@ A :class:`PeerProfile` remembers what one peer group (a role, or a principal typ
 principals without roles) does: action counts and the sensitive resources any member touched.
 
 Ask for features *before* observing the event: ``profile.features(event, peers)`` then
-``profile.observe(event)`` and ``peer.observe(event)`` for each peer group. Both classes turn
-into small JSON-ready dicts (``to_dict`` / ``from_dict``) for a streaming table keyed by
-principal id or group name; caps keep them to a few tens of kilobytes at most.
+``profile.observe(event)`` and ``peer.observe(event)`` for each peer group (for a batch of
+events, :meth:`ProfileStore.replay_events` does both in one pass, with the same numbers). Both
+classes turn into small JSON-ready dicts (``to_dict`` / ``from_dict``) for a streaming table
+keyed by principal id or group name; caps keep them to a few tens of kilobytes at most.
 
 Feature meanings (all floats, :data:`ACCESS_FEATURES` gives the order):
 

@@ -6,7 +6,7 @@ labels normal / unusual / anomalous.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -14,7 +14,15 @@ from sklearn.base import BaseEstimator
 from clearance.detectors.errors import DetectorError, DetectorInputError
 from clearance.detectors.profiles import ACCESS_FEATURES
 
-__all__ = ["Events", "FeatureRows", "Score", "Scorer", "Thresholds", "as_matrix"]
+__all__ = [
+    "Events",
+    "FeatureRows",
+    "Score",
+    "ScoredBatch",
+    "Scorer",
+    "Thresholds",
+    "as_matrix",
+]
 
 FeatureRows = np.ndarray | Sequence[Mapping[str, float]]
 Events = Sequence[Mapping[str, Any] | None]
@@ -37,6 +45,25 @@ class Score:
     value: float
     label: str
     explanation: str
+
+
+class ScoredBatch(NamedTuple):
+    """A batch's scores as columns: what ``score_batch`` says, without a Score per row.
+
+    Attributes
+    ----------
+    values
+        The scores, in [0, 1].
+    labels
+        One label per score (the scorer's name, or normal / unusual / anomalous once
+        :class:`Thresholds` applies).
+    explanations
+        One short text per score naming what drove it.
+    """
+
+    values: np.ndarray
+    labels: list[str]
+    explanations: list[str]
 
 
 @runtime_checkable
@@ -140,24 +167,34 @@ class Thresholds(BaseEstimator):  # type: ignore[misc]
         """The wrapped scorer's values."""
         return np.asarray(self.scorer.score_samples(X), dtype=float)
 
-    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
-        """The wrapped scorer's scores, labelled."""
-        scores = self.scorer.score_batch(X, events)
-        if not scores:
-            return []
-        self.label(0.0)  # checks the thresholds once
+    def labels(self, values: np.ndarray) -> list[str]:
+        """Labels of a batch of values."""
+        floats = np.asarray(values, dtype=float).tolist()
+        if floats:
+            self.label(0.0)  # checks the thresholds once
         unusual, anomalous = self.unusual, self.anomalous
         return [
-            Score(
-                s.value,
-                "anomalous"
-                if s.value >= anomalous
-                else "unusual"
-                if s.value >= unusual
-                else "normal",
-                s.explanation,
-            )
-            for s in scores
+            "anomalous" if v >= anomalous else "unusual" if v >= unusual else "normal"
+            for v in floats
+        ]
+
+    def score_columns(self, X: FeatureRows, events: Events | None = None) -> ScoredBatch:
+        """The wrapped scorer's scores, labelled, as columns (the batch hot path: no
+        :class:`Score` per row when the scorer offers ``score_columns`` too)."""
+        if hasattr(self.scorer, "score_columns"):
+            values, _, explanations = self.scorer.score_columns(X, events)
+        else:
+            scores = self.scorer.score_batch(X, events)
+            values = np.array([s.value for s in scores], dtype=float)
+            explanations = [s.explanation for s in scores]
+        return ScoredBatch(values, self.labels(values), explanations)
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """The wrapped scorer's scores, labelled."""
+        values, labels, explanations = self.score_columns(X, events)
+        return [
+            Score(value, label, text)
+            for value, label, text in zip(values.tolist(), labels, explanations, strict=True)
         ]
 
     def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:

@@ -9,7 +9,7 @@ columns follow :data:`ACCESS_FEATURES` or a sequence of feature dicts.
 Scorers carry no thresholds: wrap them in :class:`clearance.detectors.score.Thresholds`.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from sklearn.ensemble import IsolationForest
 
 from clearance.detectors.errors import DetectorError
 from clearance.detectors.profiles import ACCESS_FEATURES
-from clearance.detectors.score import Events, FeatureRows, Score, as_matrix
+from clearance.detectors.score import Events, FeatureRows, Score, ScoredBatch, as_matrix
 from clearance.detectors.signals import (
     DEFAULT_WEIGHTS,
     MIN_CONTRIBUTION,
@@ -26,7 +26,7 @@ from clearance.detectors.signals import (
     RULE_FEATURE,
     SIGNALS,
     apply_rule_floor,
-    describe,
+    describe_ranked,
     signal_strengths,
 )
 
@@ -227,50 +227,95 @@ class SignalScorer(BaseEstimator):  # type: ignore[misc]
         matrix = as_matrix(X)
         return self._combine(matrix, self.contributions(matrix), None)
 
-    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
-        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+    def score_columns(self, X: FeatureRows, events: Events | None = None) -> ScoredBatch:
+        """:meth:`score_batch` as columns."""
         matrix = as_matrix(X)
         parts = self.contributions(matrix)
         values = self._combine(matrix, parts, None)
-        return _explained(matrix, values, parts, None, events, "signals")
+        texts = _explanations(matrix, parts, None, events)
+        return ScoredBatch(values, ["signals"] * len(texts), texts)
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+        return _as_scores(self.score_columns(X, events))
 
     def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
         """Score one feature dict."""
         return self.score_batch([x], [event])[0]
 
 
-def _explained(
+def _as_scores(batch: ScoredBatch) -> list[Score]:
+    return [
+        Score(value, label, text)
+        for value, label, text in zip(
+            batch.values.tolist(), batch.labels, batch.explanations, strict=True
+        )
+    ]
+
+
+def _explanations(
     matrix: np.ndarray,
-    values: np.ndarray,
     parts: np.ndarray,
     forest: np.ndarray | None,
     events: Events | None,
-    label: str,
     limit: int = 3,
-) -> list[Score]:
+) -> list[str]:
+    """:func:`describe` of every row, with what can be done for the whole batch done so."""
     names = [s.name for s in SIGNALS]
     if forest is not None:
         parts = np.column_stack([parts, forest])
         names.append("forest")
-    # describe() names at most `limit` contributions, so only the strongest few per row are
-    # handed over, found for the whole batch at once.
+    # describe() names at most `limit` contributions, strongest first, so only the strongest
+    # few per row are handed over, found and ranked for the whole batch at once (a stable
+    # sort on the negated values ranks them as describe() does).
     top = np.argsort(-parts, axis=1, kind="stable")[:, :limit]
     top_values = np.take_along_axis(parts, top, axis=1)
     rule = matrix[:, ACCESS_FEATURES.index(RULE_FEATURE)] > 0.5
     quiet = (top_values[:, 0] < MIN_CONTRIBUTION) & ~rule
-    rows = matrix.tolist()
-    scores = []
-    for i, value in enumerate(values.tolist()):
-        if quiet[i]:
-            scores.append(Score(value, label, NOTHING_UNUSUAL))
+    # Flat lists rather than a list per row: a batch's worth of small lists that live until
+    # the batch is explained would each be traversed by the garbage collector.
+    width, count = matrix.shape[1], top.shape[1]
+    top_names = np.array(names, dtype=object)[top].ravel().tolist()
+    top_flat = top_values.ravel().tolist()
+    flat = matrix.ravel().tolist()
+    texts = []
+    for i, (is_quiet, is_rule) in enumerate(zip(quiet.tolist(), rule.tolist(), strict=True)):
+        if is_quiet:
+            texts.append(NOTHING_UNUSUAL)
             continue
-        contributions = {
-            names[j]: v for j, v in zip(top[i].tolist(), top_values[i].tolist(), strict=True)
-        }
-        features = dict(zip(ACCESS_FEATURES, rows[i], strict=True))
-        event = events[i] if events is not None else None
-        scores.append(Score(value, label, describe(features, contributions, event, limit)))
-    return scores
+        start, end = i * count, (i + 1) * count
+        texts.append(
+            describe_ranked(
+                _Row(flat, i * width),
+                is_rule,
+                top_names[start:end],
+                top_flat[start:end],
+                events[i] if events is not None else None,
+            )
+        )
+    return texts
+
+
+class _Row(Mapping[str, float]):
+    """One row of a flattened feature matrix, read by name (phrases read one or two
+    features, so building a dict of all of them per row costs more than they need)."""
+
+    __slots__ = ("_flat", "_start")
+
+    def __init__(self, flat: list[float], start: int) -> None:
+        self._flat, self._start = flat, start
+
+    def __getitem__(self, name: str) -> float:
+        return self._flat[self._start + _COLUMNS[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ACCESS_FEATURES)
+
+    def __len__(self) -> int:
+        return len(ACCESS_FEATURES)
+
+
+_COLUMNS = {name: i for i, name in enumerate(ACCESS_FEATURES)}
 
 
 class AccessScorer(BaseEstimator):  # type: ignore[misc]
@@ -326,11 +371,16 @@ class AccessScorer(BaseEstimator):  # type: ignore[misc]
         matrix, parts, forest = self._parts(X)
         return self.signals_._combine(matrix, parts, forest)
 
-    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
-        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+    def score_columns(self, X: FeatureRows, events: Events | None = None) -> ScoredBatch:
+        """:meth:`score_batch` as columns."""
         matrix, parts, forest = self._parts(X)
         values = self.signals_._combine(matrix, parts, forest)
-        return _explained(matrix, values, parts, forest, events, "access")
+        texts = _explanations(matrix, parts, forest, events)
+        return ScoredBatch(values, ["access"] * len(texts), texts)
+
+    def score_batch(self, X: FeatureRows, events: Events | None = None) -> list[Score]:
+        """Score a batch; ``events`` (aligned with the rows) let explanations name things."""
+        return _as_scores(self.score_columns(X, events))
 
     def score_one(self, x: Mapping[str, float], event: Mapping[str, Any] | None = None) -> Score:
         """Score one feature dict."""

@@ -16,7 +16,7 @@ reach "unusual"; a first access alone to a restricted resource that peers use ge
 """
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "Signal",
     "apply_rule_floor",
     "describe",
+    "describe_ranked",
     "signal_strengths",
 ]
 
@@ -218,18 +219,35 @@ def describe(
         For example ``"first access to restricted dataset customers, which no peer in analyst
         has touched; 14x the principal's usual rate; outside the principal's usual hours"``.
     """
-    phrases: list[str] = []
-    if features.get(RULE_FEATURE, 0.0) > 0.5:
-        phrases.append(_rule_phrase(features, event))
-    by_name = {signal.name: signal for signal in SIGNALS}
-    ranked = sorted(contributions.items(), key=lambda item: -item[1])
-    for name, value in ranked[:limit]:
+    ranked = sorted(contributions.items(), key=lambda item: -item[1])[:limit]
+    rule = features.get(RULE_FEATURE, 0.0) > 0.5
+    return describe_ranked(
+        features, rule, [n for n, _ in ranked], [v for _, v in ranked], event, min_contribution
+    )
+
+
+_BY_NAME = {signal.name: signal for signal in SIGNALS}
+
+
+def describe_ranked(
+    features: Mapping[str, float],
+    rule: bool,
+    names: Sequence[str],
+    values: Sequence[float],
+    event: Mapping[str, Any] | None = None,
+    min_contribution: float = MIN_CONTRIBUTION,
+) -> str:
+    """:func:`describe` of contributions already ranked, strongest first, and cut to the
+    limit (``names[i]`` contributes ``values[i]``), with the rule feature already read: what
+    a scorer has at hand for each row of a batch."""
+    phrases = [_rule_phrase(features, event)] if rule else []
+    for name, value in zip(names, values, strict=True):
         if value < min_contribution or not math.isfinite(value):
             break
         if name == "forest":
             phrases.append(f"unusual combination for the isolation forest ({value:.2f})")
-        elif name == "new_resource" and phrases and features.get(RULE_FEATURE, 0.0) > 0.5:
+        elif name == "new_resource" and rule:
             continue  # the rule phrase already says it
         else:
-            phrases.append(by_name[name].phrase(features, event))
+            phrases.append(_BY_NAME[name].phrase(features, event))
     return "; ".join(phrases) if phrases else NOTHING_UNUSUAL

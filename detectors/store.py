@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from clearance.detectors._habits import Facts, event_facts
+from clearance.detectors._replay import Hydrate, Replay, replay_events
 from clearance.detectors.peers import PeerProfile
 from clearance.detectors.profiles import ACCESS_FEATURES, PrincipalProfile
 
@@ -90,11 +91,43 @@ class ProfileStore:
         list of dict
             The features of each event as seen just before it happened.
         """
-        matrix = self.replay_facts([event_facts(event) for event in events])
+        matrix = self.replay_events(list(events)).matrix
         return [dict(zip(ACCESS_FEATURES, row, strict=True)) for row in matrix.tolist()]
 
+    def replay_events(
+        self, events: Sequence[Mapping[str, Any]], hydrate: Hydrate | None = None
+    ) -> Replay:
+        """:meth:`replay` as one matrix, with the profiles the events changed: the batch hot
+        path (each principal's profiles looked up once per batch, the per-event helpers
+        inlined; the same numbers as :meth:`replay_facts`).
+
+        Parameters
+        ----------
+        events
+            ActionEvent dicts in occurred_at order.
+        hydrate
+            ``hydrate(principal_id, groups)``, called the first time the batch meets a
+            principal, before its profile and its groups' are looked up: the moment to load
+            them into :attr:`principals` / :attr:`peers` from elsewhere.
+
+        Returns
+        -------
+        Replay
+            ``matrix`` (row ``i``: the features of event ``i`` as seen just before it), and
+            the changed ``principals`` (by id) and ``peers`` (by group).
+
+        Raises
+        ------
+        DetectorInputError
+            For an event lacking a field or holding a wrong value; the events before it have
+            been learnt from.
+        """
+        return replay_events(self, events, hydrate)
+
     def replay_facts(self, facts: Sequence[Facts]) -> np.ndarray:
-        """:meth:`replay` over events already read with ``event_facts``, as one matrix.
+        """:meth:`replay` over events already read with ``event_facts``, as one matrix, one
+        event at a time through the profiles' own methods (the reference
+        :meth:`replay_events` is tested against).
 
         Returns
         -------

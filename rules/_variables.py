@@ -152,6 +152,8 @@ def normalize_detectors(detectors: Mapping[str, Any] | None) -> dict[str, dict[s
     A result may be a mapping with ``score`` (and optionally ``label``), an object with
     ``score`` and ``label`` attributes, or a bare number (the score, with an empty label).
     Scores become floats so ``detectors.x.score > 1`` and ``> 0.9`` both type-check.
+    ``detectors`` already in that shape (a dict of ``{"score": float, "label": str}`` dicts,
+    what the stream's detectors hand over for every event) is returned as it is.
 
     Raises
     ------
@@ -160,6 +162,18 @@ def normalize_detectors(detectors: Mapping[str, Any] | None) -> dict[str, dict[s
     """
     if not detectors:
         return {}
+    if type(detectors) is dict:
+        for name, result in detectors.items():
+            if not (
+                type(name) is str
+                and type(result) is dict
+                and len(result) == 2
+                and type(result.get("score")) is float
+                and type(result.get("label")) is str
+            ):
+                break
+        else:
+            return detectors
     normalized: dict[str, dict[str, Any]] = {}
     for name, result in detectors.items():
         if isinstance(result, Mapping):
