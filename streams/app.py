@@ -60,13 +60,12 @@ class Emitter:
     partition they answer, keeps the batch's state writes (:mod:`~clearance.streams.state`;
     the latest per key), records how far the partition's events are answered, acknowledges
     them and returns without waiting for the broker: the next batch is decided while this
-    one is on the wire. Every ``commit_interval_s`` the Emitter's own timer
-    (:meth:`commit_open`) commits each open transaction: under the partition's lock it
-    writes the state kept, puts the offset just past the last answered event into the
-    transaction and commits it. Outputs, state and offsets commit together or not at all; a
-    crash leaves the events since the last commit to be decided again from the state
-    committed with them, their first outputs aborted. Faust's own commit is routed to the
-    same place and runs rarely, as a backstop.
+    one is on the wire. Faust's periodic commit (``broker_commit_interval``) is routed
+    through :meth:`_commit_transactions`: under the partition's lock it writes the state
+    kept, puts the offset just past the last answered event into the transaction and
+    commits it. Outputs, state and offsets commit together or not at all; a crash leaves
+    the events since the last commit to be decided again from the state committed with
+    them, their first outputs aborted.
 
     Faust's own path is not used because (faust-streaming 0.15) ``topic.send`` picks the
     transaction by the *output* key's partition; Faust computes the offsets to commit before
@@ -76,10 +75,8 @@ class Emitter:
     before it commits the consumer offsets.
     """
 
-    def __init__(self, app: faust.App, commit_interval_s: float | None = None) -> None:
+    def __init__(self, app: faust.App) -> None:
         self.app = app
-        #: How often the open transactions commit (Faust's own commit is only a backstop).
-        self.commit_interval_s = commit_interval_s or float(app.conf.broker_commit_interval)
         self._transactional_ids: dict[tuple[str, int], str] = {}
         #: Offset committed for an input partition (in its transaction), by this worker.
         self.committed: dict[tuple[str, int], int] = {}
@@ -88,73 +85,6 @@ class Emitter:
         self._installed = False
         # mode's handler type wants an untyped ``signal`` keyword that mypy cannot match here.
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
-        app.task(self._commit_loop)
-        # Input partitions stay paused from a rebalance until Faust has sought them to their
-        # committed offsets (see _perform_seek).
-        consumer: Any = app.consumer
-        self._seek_pending = True
-        self._held: set[Any] = set()
-        self._faust_resume = consumer.resume_partitions
-        self._faust_seek = consumer.perform_seek
-        consumer.resume_partitions = self._resume_partitions
-        consumer.perform_seek = self._perform_seek
-
-    def _resume_partitions(self, tps: Any) -> None:
-        """Faust's ``resume_partitions``, holding the input partitions back while a seek to the
-        committed offsets is pending."""
-        if not self._seek_pending:
-            self._faust_resume(tps)
-            return
-        changelogs = self.app.tables.changelog_topics
-        held = {tp for tp in tps if tp.topic not in changelogs}
-        self._held |= held
-        rest = set(tps) - held
-        if rest:
-            self._faust_resume(rest)
-
-    async def _perform_seek(self) -> None:
-        """Faust's seek to the committed offsets, then the input partitions resume.
-
-        Faust (faust-streaming 0.15, tables/recovery.py) resumes the input partitions at the
-        end of a rebalance and only then seeks them to their committed offsets, with the
-        stream already flowing: under load, events were decided while the seek was in flight,
-        the seek moved the position back under them and reset the offsets below which Faust's
-        fetch loop drops messages, and single events in the middle of a partition were never
-        decided (four in one 200,000-event crash run). Here the input partitions stay paused
-        until the seek is done. The seek itself is needed: the fetch position a worker keeps
-        for a partition across a rebalance is ahead of what it decided.
-        """
-        await self._faust_seek()
-        if self._held:
-            assigned = self.app.consumer.assignment()
-            held, self._held = self._held, set()
-            self._seek_pending = False
-            held &= assigned
-            if held:
-                self._faust_resume(held)
-
-    async def _commit_loop(self) -> None:
-        # A commit waits for the broker, and the next one comes an interval after it ends
-        # (a fixed-rate timer would stack commits behind a slow broker).
-        while not self.app.should_stop:
-            await asyncio.sleep(self.commit_interval_s)
-            await self.commit_open()
-
-    async def commit_open(self) -> None:
-        """Commit every open transaction, side by side: the answered events' outputs, state
-        and offsets become visible together.
-
-        The Emitter schedules this itself instead of waiting for Faust's commit: Faust
-        commits only partitions whose acknowledged offsets its own bookkeeping can
-        advance, and that bookkeeping (a gap at the head of the acknowledged offsets stops
-        it) is no part of what decides which events are answered here.
-        """
-        if not self._installed or not self._open:
-            return
-        group_id = self.app.conf.id
-        await asyncio.gather(
-            *(self._commit_transaction(tid, group_id, True) for tid in list(self._open))
-        )
 
     def _transactional_id(self, topic: str, partition: int) -> str:
         tid = self._transactional_ids.get((topic, partition))
@@ -310,7 +240,6 @@ class Emitter:
             txn = self._open.get(tid)
             if txn is None or txn.producer is not producer:
                 # A new producer (after a rebalance): what the old one had open was aborted.
-                _abandon(txn)
                 txn = self._open[tid] = _OpenTransaction(producer)
             send = producer.send
             pending = txn.pending
@@ -341,13 +270,14 @@ class Emitter:
             # Faust's offsets are not used: it computes them before it waits for each
             # transaction's lock (a unit committed meanwhile would be moved back behind its
             # own decisions), and they include events abandoned to a partition's new owner.
-            # Each open transaction commits the offsets recorded with its own units, whether
-            # or not Faust's map names its partition.
-            if self._open:
+            # Each open transaction commits the offsets recorded with its own units; the
+            # partitions' transactions commit side by side.
+            ours = [tid for tid in tid_to_offset_map if tid in self._open]
+            if ours:
                 await asyncio.gather(
                     *(
                         self._commit_transaction(tid, group_id, start_new_transaction)
-                        for tid in list(self._open)
+                        for tid in ours
                     )
                 )
 
@@ -365,13 +295,10 @@ class Emitter:
         keep the producers of partitions that became standbys, and such a producer, fenced
         meanwhile, fails every unit.
         """
-        # Until Faust seeks the partitions assigned next, they stay paused.
-        self._seek_pending = True
-        self._held = set()
         driver: Any = self.app.producer
         for tid in list(driver._transaction_producers):
             async with driver._trn_locks[tid]:
-                _abandon(self._open.pop(tid, None))
+                self._open.pop(tid, None)
                 producer = driver._transaction_producers.pop(tid, None)
                 if producer is not None:
                     await producer.stop()
@@ -385,7 +312,7 @@ class Emitter:
             producer = driver._transaction_producers.get(tid)
             if txn is None or producer is None or txn.producer is not producer:
                 # Revoked since: the new owner's producer fenced this transaction.
-                _abandon(self._open.pop(tid, None))
+                self._open.pop(tid, None)
                 return
             await self._finish(tid, txn, group_id, start_new_transaction)
 
@@ -397,7 +324,6 @@ class Emitter:
         producer = txn.producer
         if producer._txn_manager.is_fatal_error():
             log.warning("%s: transaction abandoned to the partition's new owner (fenced)", tid)
-            _abandon(txn)
             return
         try:
             for (topic, partition, key), value in txn.state.items():
@@ -415,7 +341,6 @@ class Emitter:
                 )
         except (ProducerFenced, IllegalOperation) as exc:
             log.warning("%s: transaction abandoned to the partition's new owner (%s)", tid, exc)
-            _abandon(txn)
             return
         except Exception as exc:
             # Outputs the broker refused: nothing of the transaction may commit. The worker
@@ -450,21 +375,6 @@ class _OpenTransaction:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
-def _abandon(txn: _OpenTransaction | None) -> None:
-    """Let the sends of an aborted transaction fail quietly: the new owner of the partition
-    decides its events again, so their failures (fenced) are expected and already logged
-    once, instead of once per record as never-retrieved future exceptions."""
-    if txn is None:
-        return
-    for future in txn.pending:
-        future.add_done_callback(_retrieve)
-
-
-def _retrieve(future: Any) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 class TransactionIncomplete(ClearanceError):
     """A transaction committed while one of its outputs had failed (must never happen)."""
 
@@ -491,9 +401,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "autodiscover": False,
         "producer_max_request_size": request_bytes,
         "consumer_max_fetch_size": request_bytes,
-        # The Emitter commits every commit_interval_ms on its own timer; Faust's commit (which
-        # only names partitions its acknowledgement bookkeeping can advance) is a backstop.
-        "broker_commit_interval": 10 * settings.commit_interval_ms / 1000,
+        "broker_commit_interval": settings.commit_interval_ms / 1000,
         # Outputs become visible only when their transaction commits, and the commit sends
         # whatever still lingers: holding records until then costs no latency and turns one
         # produce request per few records into one per partition and commit.
@@ -572,7 +480,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         revocations=RevocationEncoder.from_settings(settings),
         sessions=sessions,
     )
-    emitter = Emitter(app, settings.commit_interval_ms / 1000)
+    emitter = Emitter(app)
     install_approvals(app, settings, approvals, decider, emitter)
     install_model_monitoring(app, settings, policy, emitter)
     install_policy_flow(app, settings, decider, emitter, approvals)

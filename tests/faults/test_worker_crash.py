@@ -1,10 +1,9 @@
-"""Faults: a deciding worker joins mid-stream, then another is killed with SIGKILL.
+"""Fault: a deciding worker is killed with SIGKILL mid-stream.
 
-Two deciding workers (one of them also runs the audit sink) start deciding the events; a third
-joins while they do, so partitions move to it under a flowing stream; then one worker without
-the sink is killed and the survivors take over its partitions. Afterwards every event id must
-have exactly one decision on the decisions topic (as a read_committed consumer sees it) and
-exactly one row in ClickHouse.
+Three deciding workers share the consumer group (one of them also runs the audit sink). While
+they process the events, one worker without the sink is killed; the survivors take over its
+partitions. Afterwards every event id must have exactly one decision on the decisions topic (as
+a read_committed consumer sees it) and exactly one row in ClickHouse.
 """
 
 from __future__ import annotations
@@ -42,16 +41,12 @@ def test_sigkill_of_a_worker_loses_and_doubles_no_decision(
     victim = start_clearance(
         ["worker", "--no-audit-sink"], dict(env, CLEARANCE_WEB_PORT=new_port())
     )
+    third = start_clearance(["worker", "--no-audit-sink"], dict(env, CLEARANCE_WEB_PORT=new_port()))
     wait_for_topic(bootstrap, f"{prefix}actions")
-    wait_for_group(bootstrap, env["CLEARANCE_APP_ID"], members=2)
+    wait_for_group(bootstrap, env["CLEARANCE_APP_ID"], members=3)
     watcher = CommitWatcher(bootstrap, env["CLEARANCE_APP_ID"], f"{prefix}actions", 6)
     with watcher:
         ids = produce_events(bootstrap, f"{prefix}actions", EVENTS)
-        # A third worker joins while the two decide: partitions move under a flowing stream.
-        third = start_clearance(
-            ["worker", "--no-audit-sink"], dict(env, CLEARANCE_WEB_PORT=new_port())
-        )
-        wait_for_group(bootstrap, env["CLEARANCE_APP_ID"], members=3)
         # Kill one worker once decisions are flowing, part-way through the stream.
         seen = wait_for_decisions(bootstrap, f"{prefix}decisions", EVENTS // 4, timeout=300)
         assert seen >= EVENTS // 4, "decisions did not start flowing"
