@@ -499,12 +499,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
             events = emitter.current(taken)
             if not events:
                 continue
-            batch = [
-                InputMessage(
-                    m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000)
-                )
-                for m in (event.message for event in events)
-            ]
+            batch = [InputMessage.of(event) for event in events]
             outputs = decider.decide_batch(batch)
             state: list[StateWrite] = []
             if risk is not None and profiles is not None:

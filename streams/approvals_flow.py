@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 import faust
 import mode
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
 from clearance.approvals import Keyring, escalation_message
 from clearance.config import Settings
@@ -257,7 +257,7 @@ def install_approvals(
             events = emitter.current(taken)
             if not events:
                 continue
-            batch = [_input(event) for event in events]
+            batch = [InputMessage.of(event) for event in events]
             outputs = flow.verdicts(batch, int(time.time() * 1000))
             await emitter.emit(outputs, events, table.take())
 
@@ -294,11 +294,6 @@ def install_approvals(
 
     install_reviewer_api(app, settings, flow)
     return flow
-
-
-def _input(event: EventT) -> InputMessage:
-    m = event.message
-    return InputMessage(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
 
 
 class SlackNotifier:

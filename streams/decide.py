@@ -35,6 +35,12 @@ class InputMessage(NamedTuple):
     value: bytes | None
     timestamp_ms: int
 
+    @classmethod
+    def of(cls, event: Any) -> InputMessage:
+        """The record behind a Faust stream event (its ``message``)."""
+        m = event.message
+        return cls(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000))
+
 
 class OutputMessage(NamedTuple):
     """One record to produce, and the input record it answers (for its transaction)."""
@@ -290,6 +296,31 @@ class Decider:
             "reasons": [resolved.reason, *escalation["reasons"]],
             "context": {**escalation["context"], "purpose": review.purpose},
         }
+
+    def revoke_outputs(
+        self,
+        key: bytes,
+        decision: dict[str, Any],
+        revocation: dict[str, Any],
+        source: InputMessage,
+    ) -> list[OutputMessage]:
+        """A revoke decision made outside the event stream (a re-check) and its revocation,
+        as published."""
+        fmt = self.output_format
+        return [
+            OutputMessage(
+                self.topics.decisions,
+                key,
+                self._decisions.encode(decision, fmt, trusted=True),
+                source,
+            ),
+            OutputMessage(
+                self.topics.revocations,
+                key,
+                self.revocations.encode(revocation, fmt, trusted=True),
+                source,
+            ),
+        ]
 
     def decision_record(
         self,

@@ -66,12 +66,7 @@ def install_model_monitoring(
             events = emitter.current(taken)
             if not events:
                 continue
-            batch = [
-                InputMessage(
-                    m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000)
-                )
-                for m in (event.message for event in events)
-            ]
+            batch = [InputMessage.of(event) for event in events]
             outputs = decider.decide_batch(batch)
             decider.flush()
             await emitter.emit(outputs, events, monitors.take())

@@ -120,7 +120,6 @@ class PolicyFlow:
         self.principal_ids = principal_ids
         self.root = settings.data_dir / "policies"
         self.shadow_topic = settings.topic("shadow-decisions")
-        self._decisions = Codec("Decision")
         #: grant id -> the policy version it was last re-checked under (in memory: after a
         #: restart a grant is checked once more, with the same result).
         self.checked: dict[str, str] = {}
@@ -227,8 +226,6 @@ class PolicyFlow:
             self.checked[grant.grant_id] = version
         events = [regrant_event(grant, state, now_ms) for _, _, grant, state in live]
         verdicts = policy.decide_many(events, "action")
-        topics = self.decider.topics
-        fmt = self.decider.output_format
         by_partition: dict[int, list[OutputMessage]] = {}
         for (principal_id, partition, grant, state), event, verdict in zip(
             live, events, verdicts, strict=True
@@ -265,22 +262,8 @@ class PolicyFlow:
                 decision_id=decision["decision_id"],
                 rule_ids=list(verdict.rule_ids),
             )
-            key = principal_id.encode()
             by_partition.setdefault(partition, []).extend(
-                [
-                    OutputMessage(
-                        topics.decisions,
-                        key,
-                        self._decisions.encode(decision, fmt, trusted=True),
-                        source,
-                    ),
-                    OutputMessage(
-                        topics.revocations,
-                        key,
-                        self.decider.revocations.encode(revocation, fmt, trusted=True),
-                        source,
-                    ),
-                ]
+                self.decider.revoke_outputs(principal_id.encode(), decision, revocation, source)
             )
         return by_partition
 

@@ -146,19 +146,20 @@ def held_revocations(
     revocation names)."""
     principal = decision["principal"]
     reason = "; ".join(decision["reasons"])
-    code = revoke_reason_code(decision)
-    decision_id = decision["decision_id"]
+    cited = {
+        "reason_code": revoke_reason_code(decision),
+        "policy_version": decision["policy_version"],
+        "now_ms": now_ms,
+        "cause": decision["decision_id"],
+        "decision_id": decision["decision_id"],
+        "rule_ids": decision["rule_ids"],
+    }
     records = [
         grant_revocation_for(
             principal,
             grant,
-            reason_code=code,
             reason=f"grant {grant.grant_id} revoked with the principal: {reason}",
-            policy_version=decision["policy_version"],
-            now_ms=now_ms,
-            cause=decision_id,
-            decision_id=decision_id,
-            rule_ids=decision["rule_ids"],
+            **cited,
         )
         for grant in grants
     ]
@@ -166,13 +167,8 @@ def held_revocations(
         session_revocation_for(
             principal,
             session_id,
-            reason_code=code,
             reason=f"session {session_id} revoked with the principal: {reason}",
-            policy_version=decision["policy_version"],
-            now_ms=now_ms,
-            cause=decision_id,
-            decision_id=decision_id,
-            rule_ids=decision["rule_ids"],
+            **cited,
         )
         for session_id in session_ids
         if session_id != decision["session_id"]

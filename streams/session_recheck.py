@@ -14,7 +14,6 @@ from typing import Any
 
 from clearance.approvals import break_glass_refusal
 from clearance.rules import CompiledPolicy, Verdict
-from clearance.schemas import Codec
 
 from .approval_state import ApprovalState
 from .decide import Decider, InputMessage, OutputMessage, decision_id_for
@@ -23,8 +22,6 @@ from .session_book import recheck_event
 from .sessions import SessionState
 
 __all__ = ["recheck_sessions", "still_allowed"]
-
-_DECISIONS = Codec("Decision")
 
 
 def still_allowed(
@@ -56,8 +53,6 @@ def recheck_sessions(
         return []
     events = [recheck_event(session, now_ms) for _, _, session in stale]
     verdicts = policy.decide_many(events, "action")
-    topics = decider.topics
-    fmt = decider.output_format
     source = InputMessage("", partition, -1, None, None, now_ms)
     out: list[OutputMessage] = []
     for (principal_id, session_id, _), event, verdict in zip(stale, events, verdicts, strict=True):
@@ -92,18 +87,5 @@ def recheck_sessions(
             decision_id=decision["decision_id"],
             rule_ids=list(verdict.rule_ids),
         )
-        key = principal_id.encode()
-        out.append(
-            OutputMessage(
-                topics.decisions, key, _DECISIONS.encode(decision, fmt, trusted=True), source
-            )
-        )
-        out.append(
-            OutputMessage(
-                topics.revocations,
-                key,
-                decider.revocations.encode(revocation, fmt, trusted=True),
-                source,
-            )
-        )
+        out.extend(decider.revoke_outputs(principal_id.encode(), decision, revocation, source))
     return out
