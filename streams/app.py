@@ -29,6 +29,7 @@ from .approvals_flow import approval_gate, install_approvals
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
 from .models import install_model_monitoring
 from .policy_flow import install_policy_flow
+from .positions import InputPositions
 from .revocations import RevocationEncoder
 from .risk import AccessRisk
 from .sessions import SessionState
@@ -78,13 +79,22 @@ class Emitter:
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self._transactional_ids: dict[tuple[str, int], str] = {}
-        #: Offset committed for an input partition (in its transaction), by this worker.
-        self.committed: dict[tuple[str, int], int] = {}
+        self.positions = InputPositions(app)
         #: Open transactions by transactional id.
         self._open: dict[str, _OpenTransaction] = {}
         self._installed = False
         # mode's handler type wants an untyped ``signal`` keyword that mypy cannot match here.
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
+        # Sent before Faust seeks the partitions of a new assignment to their offsets.
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
+        app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
+
+    async def _on_rebalance_complete(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        if self.app.in_transaction:
+            self.positions.install(self.app.consumer)
+
+    async def _on_shutdown(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        await self.positions.close()
 
     def _transactional_id(self, topic: str, partition: int) -> str:
         tid = self._transactional_ids.get((topic, partition))
@@ -95,14 +105,15 @@ class Emitter:
             self._transactional_ids[(topic, partition)] = tid
         return tid
 
-    def current(self, events: list[EventT]) -> list[EventT]:
-        """The events of ``events`` fetched in the consumer's current generation.
+    async def current(self, events: list[EventT]) -> list[EventT]:
+        """The events of ``events`` this worker may decide now, in order.
 
         A batch collected by ``take_events`` can span a rebalance: events fetched before it
         stay in the batch although the consumer seeks every partition back to its committed
-        offset and fetches them again. Decided now, they would commit offsets past events
-        the new generation has not decided yet (and those, arriving next, would look like
-        redeliveries). They are acknowledged and left out; their new copies are decided.
+        offset and fetches them again. They are acknowledged and left out; their new copies
+        are decided. Under exactly-once, :class:`~clearance.streams.positions.InputPositions`
+        then admits each partition's events only in offset order from its committed offset,
+        so an offset committed after them never passes an event not decided.
         """
         generation = self.app.consumer_generation_id
         fresh = []
@@ -113,7 +124,14 @@ class Emitter:
                 event.ack()
         if len(fresh) < len(events):
             log.info("left out %d events fetched before a rebalance", len(events) - len(fresh))
-        return fresh
+        if not self.app.in_transaction:
+            return fresh
+        admitted = await self.positions.admit(fresh)
+        if len(admitted) < len(fresh):
+            log.info(
+                "left out %d events already decided or out of order", len(fresh) - len(admitted)
+            )
+        return admitted
 
     async def emit(
         self,
@@ -142,19 +160,6 @@ class Emitter:
         for (source_topic, partition), unit in units.items():
             answered = unit.events
             outputs_ = unit.outputs
-            # An event below the offset this worker committed for the partition already has
-            # its decision committed (in that same transaction): it is a redelivery after a
-            # rebalance that gave the partition back to this worker. Deciding it again would
-            # publish a second decision.
-            done = self.committed.get((source_topic, partition), -1)
-            if answered and answered[0].message.offset < done:
-                for event in answered:
-                    if event.message.offset < done:
-                        event.ack()
-                answered = [e for e in answered if e.message.offset >= done]
-                outputs_ = [o for o in outputs_ if o.source.offset >= done]
-                if not answered:
-                    continue
             try:
                 await self._send_unit(source_topic, partition, outputs_, answered, unit.state)
             except (ProducerFenced, IllegalOperation, TransactionUnavailable) as exc:
@@ -172,6 +177,8 @@ class Emitter:
                 )
                 for event in answered:
                     event.ack()
+                # Its events from here on wait for the seek of the next assignment.
+                self.positions.forget([TopicPartition(source_topic, partition)])
 
     async def emit_unanswered(
         self,
@@ -295,6 +302,7 @@ class Emitter:
         keep the producers of partitions that became standbys, and such a producer, fenced
         meanwhile, fails every unit.
         """
+        self.positions.forget()
         driver: Any = self.app.producer
         for tid in list(driver._transaction_producers):
             async with driver._trn_locks[tid]:
@@ -349,8 +357,6 @@ class Emitter:
             log.error("%s: transaction failed, stopping the worker: %s", tid, exc)
             await self.app.crash(exc)
             raise
-        for tp, offset in txn.offsets.items():
-            self.committed[(tp.topic, tp.partition)] = offset
         if start_new_transaction:
             await producer.begin_transaction()
 
@@ -496,7 +502,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         # take_events is faust-streaming's; StreamT does not declare it.
         take = stream.take_events  # type: ignore[attr-defined]
         async for taken in take(settings.batch_max_events, within=batch_wait):
-            events = emitter.current(taken)
+            events = await emitter.current(taken)
             if not events:
                 continue
             batch = [InputMessage.of(event) for event in events]

@@ -254,7 +254,7 @@ def install_approvals(
     async def decide_approvals(stream: StreamT) -> None:
         take = stream.take_events  # type: ignore[attr-defined]
         async for taken in take(settings.batch_max_events, within=batch_wait):
-            events = emitter.current(taken)
+            events = await emitter.current(taken)
             if not events:
                 continue
             batch = [InputMessage.of(event) for event in events]

@@ -63,7 +63,7 @@ def install_model_monitoring(
     async def decide_model_events(stream: StreamT) -> None:
         take = stream.take_events  # type: ignore[attr-defined]
         async for taken in take(_BATCH, within=batch_wait):
-            events = emitter.current(taken)
+            events = await emitter.current(taken)
             if not events:
                 continue
             batch = [InputMessage.of(event) for event in events]
