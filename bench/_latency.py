@@ -141,7 +141,8 @@ def run_latency(
     stage: Stage, rates: list[int], seconds: float, settings: WorkerSettings, seed: int
 ) -> list[Row]:
     """Event-to-decision latency at each offered load, through ``clearance worker``."""
-    with Space(stage, f"latency-{settings.commit_interval_ms}ms") as space:
+    name = f"latency-{settings.commit_interval_ms}ms-{settings.batch_wait_ms}ms"
+    with Space(stage, name) as space:
         worker = start_worker(stage, space, settings)
         reader = OutputReader(
             stage.bootstrap, space.topic("decisions"), space.group("reader"), low_latency=True

@@ -22,6 +22,7 @@ class BenchOptions:
     rates: tuple[int, ...] = (1_000, 5_000)
     latency_seconds: float = 20.0
     commit_intervals_ms: tuple[int, ...] = (200,)
+    batch_waits_ms: tuple[int, ...] = (20,)
     detectors: tuple[str, ...] = DETECTORS
     repeat: int = 1
     scenarios: tuple[str, ...] = SCENARIOS
@@ -42,6 +43,7 @@ class BenchOptions:
             "--rates " + ",".join(str(r) for r in self.rates),
             f"--latency-seconds {self.latency_seconds:g}",
             "--commit-intervals " + ",".join(str(ms) for ms in self.commit_intervals_ms),
+            "--batch-waits " + ",".join(str(ms) for ms in self.batch_waits_ms),
             "--detectors " + ",".join(self.detectors),
             f"--repeat {self.repeat}",
         ]
@@ -95,6 +97,13 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         "is also used for throughput (200).",
     )
     add(
+        "--batch-waits",
+        type=_int_list,
+        default=default.batch_waits_ms,
+        help="CLEARANCE_BATCH_WAIT_MS values (ms) to measure latency at, each with every "
+        "commit interval; the first one is also used for throughput (20).",
+    )
+    add(
         "--detectors",
         type=_choices(DETECTORS),
         default=default.detectors,
@@ -133,6 +142,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         rates=args.rates,
         latency_seconds=args.latency_seconds,
         commit_intervals_ms=args.commit_intervals,
+        batch_waits_ms=args.batch_waits,
         detectors=args.detectors,
         repeat=args.repeat,
         scenarios=scenarios,

@@ -86,7 +86,8 @@ class BenchReport:
             "Pipeline: `clearance worker` with its defaults (exactly_once, audit sink in the "
             "same process on the embedded store) and CLEARANCE_DETECTORS as the row says "
             "(`access`: unusual-access scores from the cold-start model, which the pack's "
-            f"`anomaly.*` rule reads); commit interval {o.commit_intervals_ms[0]} ms. "
+            f"`anomaly.*` rule reads); commit interval {o.commit_intervals_ms[0]} ms, "
+            f"batch wait {o.batch_waits_ms[0]} ms. "
             "(a): at least once, no transactions, linger.ms=5. (b): at_least_once, Faust "
             "defaults, no detectors, writes only the decisions (no revocations, escalations "
             "or audit), so it does less work than the pipeline.",

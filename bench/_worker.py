@@ -17,9 +17,13 @@ class WorkerSettings:
 
     commit_interval_ms: int = 200
     detectors: str = "access"
+    batch_wait_ms: int = 20
 
     def describe(self) -> str:
-        return f"detectors {self.detectors}, commit interval {self.commit_interval_ms} ms"
+        return (
+            f"detectors {self.detectors}, commit interval {self.commit_interval_ms} ms, "
+            f"batch wait {self.batch_wait_ms} ms"
+        )
 
 
 def _worker_env(stage: Stage, space: Space, worker: WorkerSettings) -> dict[str, str]:
@@ -34,6 +38,7 @@ def _worker_env(stage: Stage, space: Space, worker: WorkerSettings) -> dict[str,
             "CLEARANCE_POLICY_PATH": str(stage.pack),
             "CLEARANCE_TOPIC_PARTITIONS": str(stage.partitions),
             "CLEARANCE_COMMIT_INTERVAL_MS": str(worker.commit_interval_ms),
+            "CLEARANCE_BATCH_WAIT_MS": str(worker.batch_wait_ms),
             "CLEARANCE_DETECTORS": worker.detectors,
             "CLEARANCE_LOG_LEVEL": "warn",
         }

@@ -109,16 +109,19 @@ def _run_once(
             step("naive", naive_rows)
         elif scenario == "throughput":
             for detectors in options.detectors:
-                settings = WorkerSettings(options.commit_intervals_ms[0], detectors)
+                settings = WorkerSettings(
+                    options.commit_intervals_ms[0], detectors, options.batch_waits_ms[0]
+                )
                 step(f"throughput, {settings.describe()}", partial(pipeline_rows, settings))
         else:
             step("latency floor", lambda: run_latency_floor(stage, rates, seconds, seed))
             for interval in options.commit_intervals_ms:
-                settings = WorkerSettings(interval, options.detectors[0])
-                step(
-                    f"latency, {settings.describe()}",
-                    partial(run_latency, stage, rates, seconds, settings, seed),
-                )
+                for wait in options.batch_waits_ms:
+                    settings = WorkerSettings(interval, options.detectors[0], wait)
+                    step(
+                        f"latency, {settings.describe()}",
+                        partial(run_latency, stage, rates, seconds, settings, seed),
+                    )
     return rows, naive, pipelines
 
 

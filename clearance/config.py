@@ -85,7 +85,11 @@ class Settings(BaseSettings):
         2000, ge=1, description="Events the deciding agent takes from the stream at once."
     )
     batch_wait_ms: int = Field(
-        5, ge=1, le=10_000, description="Longest wait to fill a batch; bounds added latency."
+        20,
+        ge=1,
+        le=10_000,
+        description="Longest wait to fill a batch; bounds added latency (shorter waits make "
+        "smaller batches, whose fixed cost per batch makes the worker fall behind sooner).",
     )
     commit_interval_ms: int = Field(
         200,

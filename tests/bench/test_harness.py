@@ -56,7 +56,7 @@ def test_smoke_run_has_every_row_and_no_lost_or_doubled_decision(
         ("pipeline", "pipeline, detectors none"),
         ("pipeline-audit", "pipeline, detectors none"),
         ("latency-floor", "latency floor at 200/s"),
-        ("latency", "latency at 200/s, detectors access, commit interval 200 ms"),
+        ("latency", "latency at 200/s, detectors access, commit interval 200 ms, batch wait 20 ms"),
     ]
     for row in report.rows:
         assert (row.lost, row.doubled) == (0, 0), row

@@ -26,6 +26,9 @@ def test_command_line_repeats_the_run() -> None:
     argv = ["--events", "500", "--rates", "10", "--scenarios", "throughput", "--repeat", "3"]
     options = parse_options(argv)
     assert parse_options(options.command().split()[2:]) == options
+    options = parse_options(["--batch-waits", "5,20", "--commit-intervals", "20"])
+    assert options.batch_waits_ms == (5, 20)
+    assert parse_options(options.command().split()[2:]) == options
 
 
 @pytest.mark.parametrize(
