@@ -61,14 +61,17 @@ class InputPositions:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._next: dict[TP, int | None] = {}
-        #: Checked holes: expected offset -> first record at or after it, by partition.
-        self._first: dict[TP, tuple[int | None, int | None]] = {}
+        #: Checked holes, by partition: the expected offset, the first record at or after it
+        #: (None: not read) and when that was read.
+        self._first: dict[TP, tuple[int | None, int | None, float]] = {}
         self._sought_back: dict[TP, float] = {}
         self._probe: AIOKafkaConsumer | None = None
         self._probe_lock = asyncio.Lock()
         self._consumer: Any = None
         #: Topics whose events go through :meth:`admit`.
         self.topics: set[str] = set()
+        #: How long to wait for the first record when checking a hole.
+        self.probe_timeout_s = _PROBE_TIMEOUT_S
         self.holes_stepped = 0
         self.skips_refetched = 0
 
@@ -144,12 +147,13 @@ class InputPositions:
     async def _continues(self, tp: TP, expected: int | None, offset: int) -> bool:
         """Whether ``offset`` is the first record of ``tp`` at or after ``expected``; if it
         is not, seek the partition back to the one that is."""
+        now = time.monotonic()
         known = self._first.get(tp)
-        if known is not None and known[0] == expected:
+        if known is not None and known[0] == expected and _still_valid(known, offset, now):
             first = known[1]
         else:
             first = await self._first_record(tp, expected)
-            self._first[tp] = (expected, first)
+            self._first[tp] = (expected, first, now)
         if first == offset:
             self._first.pop(tp, None)
             if expected is not None:
@@ -163,30 +167,36 @@ class InputPositions:
                     offset,
                 )
             return True
-        if first is None or first > offset:
-            # The partition holds the event but the probe did not see it: unknown, keep
-            # waiting rather than step over anything.
-            log.warning(
-                "%s[%d]: could not read the records from offset %s; event at %d held back",
-                tp.topic,
-                tp.partition,
-                expected,
-                offset,
-            )
-        now = time.monotonic()
+        # A skip: fetch again from the first record not decided. A failed or puzzling read
+        # (the partition holds the event but the read did not see it): hold the events back
+        # rather than step over anything, and fetch again from the expected offset.
+        skipped = first is not None and first < offset
+        target = first if skipped else expected
         last = self._sought_back.get(tp)
-        if first is not None and first < offset and (last is None or now - last > _RESEEK_AFTER_S):
-            self._sought_back[tp] = now
-            self.skips_refetched += 1
+        if target is None or (last is not None and now - last <= _RESEEK_AFTER_S):
+            return False
+        self._sought_back[tp] = now
+        self.skips_refetched += 1
+        if skipped:
             log.warning(
                 "%s[%d]: event at offset %d arrived before the one at %d; fetching again from %d",
                 tp.topic,
                 tp.partition,
                 offset,
-                first,
-                first,
+                target,
+                target,
             )
-            await self._consumer.seek(tp, first)
+        else:
+            log.warning(
+                "%s[%d]: could not read the records from offset %d; event at %d held back, "
+                "fetching again from %d",
+                tp.topic,
+                tp.partition,
+                target,
+                offset,
+                target,
+            )
+        await self._consumer.seek(tp, target)
         return False
 
     async def _first_record(self, tp: TP, offset: int | None) -> int | None:
@@ -201,7 +211,7 @@ class InputPositions:
             else:
                 probe.seek(ktp, offset)
             records = await probe.getmany(
-                ktp, timeout_ms=int(_PROBE_TIMEOUT_S * 1000), max_records=1
+                ktp, timeout_ms=int(self.probe_timeout_s * 1000), max_records=1
             )
             got = records.get(ktp)
             return got[0].offset if got else None
@@ -224,6 +234,16 @@ class InputPositions:
         if self._probe is not None:
             probe, self._probe = self._probe, None
             await probe.stop()
+
+
+def _still_valid(known: tuple[int | None, int | None, float], offset: int, now: float) -> bool:
+    """Whether a checked hole still answers for an event at ``offset``: a record found before
+    it always does (the partition is being fetched again from there); a failed or puzzling
+    read only for a while, then it is read again."""
+    first = known[1]
+    if first is not None and first <= offset:
+        return True
+    return now - known[2] < _RESEEK_AFTER_S
 
 
 class _ReadMark(dict):  # type: ignore[type-arg]

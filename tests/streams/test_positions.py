@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -143,6 +144,59 @@ def test_an_event_ahead_of_its_predecessors_waits_for_them(
         again = _events(topic, 6, 3, 4, 5, 6)
         assert _offsets(await positions.admit(again)) == [3, 4, 5, 6]
         assert consumer.seeks == [(topic, 3)] and positions.skips_refetched == 1
+        await positions.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def open_transaction(kafka: Any) -> Iterator[TP]:
+    """A partition with two plain records (0, 1) and then an open transaction (2, 3): a
+    read-committed consumer reads nothing from offset 2 until the transaction ends."""
+    name = f"positions-open-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result(30)
+    plain = Producer({"bootstrap.servers": kafka.bootstrap})
+    for i in range(2):
+        plain.produce(name, value=b"plain %d" % i, partition=0)
+    plain.flush(30)
+    txn = Producer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "transactional.id": name,
+            "transaction.timeout.ms": 300_000,
+        }
+    )
+    txn.init_transactions(30)
+    txn.begin_transaction()
+    for i in range(2):
+        txn.produce(name, value=b"open %d" % i, partition=0)
+    txn.flush(30)
+    yield TP(name, 0)
+    txn.abort_transaction(30)
+
+
+def test_an_event_the_check_cannot_place_is_held_back_and_fetched_again(
+    kafka: Any, open_transaction: TP
+) -> None:
+    topic = open_transaction
+
+    async def run() -> None:
+        # The check reads no record from the committed offset (here an open transaction
+        # holds it back; a slow broker would do the same), so nothing is stepped over: the
+        # event is held back and the partition fetched again from the committed offset, and
+        # not again at once.
+        consumer = _Consumer({topic: 2})
+        positions = _positions(kafka, consumer)
+        positions.probe_timeout_s = 1.0
+        await consumer.seek_to_committed()
+        events = _events(topic, 3)
+        assert _offsets(await positions.admit(events)) == []
+        assert events[0].acked
+        assert consumer.seeks == [(topic, 2)] and positions.holes_stepped == 0
+        assert _offsets(await positions.admit(_events(topic, 3))) == []
+        assert consumer.seeks == [(topic, 2)]
+        assert _offsets(await positions.admit(_events(topic, 2, 3))) == [2, 3]
         await positions.close()
 
     asyncio.run(run())
