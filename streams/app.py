@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,21 @@ class WorkerStats:
         return {"events": self.events, "batches": self.batches, "outputs": dict(self.outputs)}
 
 
+class ClearanceApp(faust.App):
+    """Faust's app, which hands its consumer to each of ``consumer_hooks`` once the consumer
+    exists and before it fetches anything (the fetch loop, started at the first assignment,
+    keeps what it found on the consumer then)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.consumer_hooks: list[Callable[[Any], None]] = []
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        for hook in self.consumer_hooks:
+            hook(self.consumer)
+
+
 class Emitter:
     """Produces a batch's outputs and state; under exactly-once, in the transaction that
     commits them with the offsets of the events they answer.
@@ -76,7 +91,7 @@ class Emitter:
     before it commits the consumer offsets.
     """
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: ClearanceApp) -> None:
         self.app = app
         self._transactional_ids: dict[tuple[str, int], str] = {}
         self.positions = InputPositions(app)
@@ -85,13 +100,9 @@ class Emitter:
         self._installed = False
         # mode's handler type wants an untyped ``signal`` keyword that mypy cannot match here.
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
-        # Sent before Faust seeks the partitions of a new assignment to their offsets.
-        app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
+        if app.in_transaction:
+            app.consumer_hooks.append(self.positions.install)
         app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
-
-    async def _on_rebalance_complete(self, app: Any, *args: Any, **kwargs: Any) -> None:
-        if self.app.in_transaction:
-            self.positions.install(self.app.consumer)
 
     async def _on_shutdown(self, app: Any, *args: Any, **kwargs: Any) -> None:
         await self.positions.close()
@@ -464,7 +475,7 @@ def _sessions(app: faust.App, settings: Settings) -> tuple[SessionState, Changel
 
 def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     """Build the worker's Faust app for ``settings`` with ``policy`` in force."""
-    app = faust.App(settings.app_id, **faust_settings(settings))
+    app = ClearanceApp(settings.app_id, **faust_settings(settings))
     topics = TopicNames.with_prefix(settings.topic_prefix)
     actions = app.topic(
         settings.topic("actions"),

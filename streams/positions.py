@@ -80,7 +80,8 @@ class InputPositions:
     def install(self, consumer: Any) -> None:
         """Learn each seek to the committed offsets of ``consumer`` (Faust's), and turn off
         its fetch loop's drop of events below the last one handed out (this class drops
-        copies instead, by offset)."""
+        copies instead, by offset). Called before the fetch loop first starts: the loop
+        keeps the per-partition marks object it finds then."""
         if self._consumer is consumer:
             return
         self._consumer = consumer
@@ -93,6 +94,7 @@ class InputPositions:
 
         consumer.seek_to_committed = seek_and_learn
         consumer._read_offset = _ReadMark(self.topics, consumer._read_offset)
+        log.info("input events are admitted in offset order from each partition's seek")
 
     def sought(self, committed: Mapping[Any, int | None]) -> None:
         """Record the offsets the consumer was sought to (``None`` or 0: position kept)."""
