@@ -9,6 +9,10 @@ sessions out, to see their share. This is the part of the worker's per-event cos
 Clearance's own code controls (Faust's and Kafka's share, the changelog sends included, is in
 `clearance bench`).
 
+Once its long-lived state is built (policy, model, the encoded events), the bench collects
+garbage and freezes what is left, as the worker does once started (``CLEARANCE_GC_FREEZE``);
+``--no-freeze`` measures without.
+
 Run: ``.venv/bin/python -m clearance.bench.decide_cost``
 """
 
@@ -25,6 +29,7 @@ from clearance.detectors import cold_start_model
 from clearance.rules import DEFAULT_PACK_PATH, compile_pack, load_pack
 from clearance.schemas import Codec
 from clearance.streams.decide import Decider, InputMessage, TopicNames
+from clearance.streams.heap import freeze_heap
 from clearance.streams.risk import AccessRisk
 from clearance.streams.sessions import SessionState
 from clearance.traffic import TrafficGenerator
@@ -75,11 +80,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-sessions", action="store_true", help="keep no open sessions")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="do not gc.freeze() the state built at start"
+    )
     args = parser.parse_args()
     policy = compile_pack(load_pack(DEFAULT_PACK_PATH))
     topics = TopicNames.with_prefix("clearance.")
     messages = _messages(args.events)
     model = cold_start_model()
+    if not args.no_freeze:
+        frozen = freeze_heap()
+        print(f"froze {frozen.objects:,} objects in {frozen.seconds * 1000:.0f} ms")
     without, with_access = [], []
     for _ in range(args.repeat):
         # Fresh deciders per pass, alternating, so both see the same machine state.
@@ -92,9 +103,10 @@ def main() -> None:
         with_access.append(_per_event_us(decider, messages))
     a, b = statistics.median(without), statistics.median(with_access)
     kept = "without" if args.no_sessions else "with"
+    state = "not frozen" if args.no_freeze else "frozen"
     print(
-        f"decide_batch, default pack, {kept} open sessions, {args.events} events x "
-        f"{args.repeat} passes (median):"
+        f"decide_batch, default pack, {kept} open sessions, start-up state {state}, "
+        f"{args.events} events x {args.repeat} passes (median):"
     )
     print(f"  without detectors      {a:7.1f} CPU us/event  ({1e6 / a:,.0f} events/s)")
     print(

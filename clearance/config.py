@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warn", "error"] = Field(
         "info", description="Worker log level."
     )
+    gc_freeze: bool = Field(
+        True,
+        description="Once the worker has started and its tables have recovered, collect "
+        "garbage and freeze what is left (gc.freeze): full collections then skip the "
+        "long-lived state. The collector never looks at frozen objects again (one that "
+        "later ends up in a garbage reference cycle stays in memory).",
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod

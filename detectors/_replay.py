@@ -45,6 +45,8 @@ Hydrate = Callable[[str, list[str]], None]
 
 _WIDTH = len(ACCESS_FEATURES)
 _INTERNAL = SENSITIVITY_LEVELS["internal"]
+# A profile's action counter as the replay updates it: (actions, cap, volume alpha).
+_Counter = tuple[dict[str, list[float]], int, float]
 
 
 class Replay(NamedTuple):
@@ -91,10 +93,12 @@ def replay_events(
     """
     flat: list[float] = []
     add = flat.extend
-    # principal id -> (roles, type, profile, peer profiles) of the principal in this batch
-    seen: dict[Any, tuple[Any, Any, PrincipalProfile, list[PeerProfile]]] = {}
+    # principal id -> (roles, type, profile, peer profiles, action counters) of the principal
+    # in this batch; the counters are (actions, cap, volume alpha) of the profile, then of
+    # each peer profile, so that one inlined loop counts the action in all of them.
+    seen: dict[Any, tuple[Any, Any, PrincipalProfile, list[PeerProfile], list[_Counter]]] = {}
     changed_peers: dict[str, PeerProfile] = {}
-    log10, log2, sqrt, log1p = math.log10, math.log2, math.sqrt, math.log1p
+    log10, log2, sqrt, log1p, copysign = math.log10, math.log2, math.sqrt, math.log1p, math.copysign
     levels = SENSITIVITY_LEVELS
     for event in events:
         try:
@@ -111,8 +115,11 @@ def replay_events(
                 peers = [store.peer(group) for group in groups]
                 for group, peer in zip(groups, peers, strict=True):
                     changed_peers[group] = peer
-                entry = seen[principal_id] = (roles, kind, store.profile(name), peers)
-            _, _, profile, peers = entry
+                profile = store.profile(name)
+                counters = [(profile.actions, profile.max_actions, profile.volume_alpha)]
+                counters += [(peer.actions, peer.max_actions, 0.02) for peer in peers]
+                entry = seen[principal_id] = (roles, kind, profile, peers, counters)
+            _, _, profile, peers, counters = entry
             ms = int(event["occurred_at"])
             action = str(event["action"])
             resource_fields = event["resource"]
@@ -249,7 +256,26 @@ def replay_events(
             sources[source] = sources.pop(source, 0) + 1
             if len(sources) > profile.max_sources:
                 _evict(sources, profile.max_sources)
-        _count_action(actions, action, volume, profile.max_actions, profile.volume_alpha)
+        # count_action() and learn_volume() of _habits, inlined for the profile and its peers.
+        for counted, cap, alpha in counters:
+            stats = counted.pop(action, None) or [0.0, 0.0, 0.0, 0.0]
+            stats[0] += 1
+            if volume is not None:
+                _, n, mean, var = stats
+                n += 1
+                weight = 1.0 / n
+                if weight < alpha:
+                    weight = alpha
+                deviation = volume - mean
+                limit = VOLUME_CLIP_SD * sqrt(var + VOLUME_VAR_FLOOR)
+                if n > VOLUME_MIN_HISTORY and abs(deviation) > limit:
+                    stats[1], stats[2] = n, mean + weight * copysign(limit, deviation)
+                else:
+                    stats[1], stats[2] = n, mean + weight * deviation
+                    stats[3] = (1.0 - weight) * (var + weight * deviation * deviation)
+            counted[action] = stats
+            if len(counted) > cap:
+                _evict(counted, cap)
         hours[hour] += 1.0
         # The sum after the increment is total_hours + 1 give or take rounding far below 1,
         # so it needs computing only near the threshold.
@@ -265,7 +291,6 @@ def replay_events(
             advance(hourly, ms, HOUR_MS, data_bytes, profile.rate_alpha)
         for peer in peers:
             peer.events += 1
-            _count_action(peer.actions, action, volume, peer.max_actions, 0.02)
             if sensitive:
                 known_resources = peer.sensitive_resources
                 known_resources[resource] = known_resources.pop(resource, 0) + 1
@@ -279,27 +304,3 @@ def replay_events(
 def _evict(entries: dict[str, Any], cap: int) -> None:
     while len(entries) > cap:
         del entries[next(iter(entries))]
-
-
-def _count_action(
-    actions: dict[str, list[float]], action: str, volume: float | None, cap: int, alpha: float
-) -> None:
-    """``count_action`` of :mod:`~clearance.detectors._habits`, ``learn_volume`` inlined."""
-    stats = actions.pop(action, None) or [0.0, 0.0, 0.0, 0.0]
-    stats[0] += 1
-    if volume is not None:
-        _, n, mean, var = stats
-        n += 1
-        weight = 1.0 / n
-        if weight < alpha:
-            weight = alpha
-        deviation = volume - mean
-        limit = VOLUME_CLIP_SD * math.sqrt(var + VOLUME_VAR_FLOOR)
-        if n > VOLUME_MIN_HISTORY and abs(deviation) > limit:
-            stats[1], stats[2] = n, mean + weight * math.copysign(limit, deviation)
-        else:
-            stats[1], stats[2] = n, mean + weight * deviation
-            stats[3] = (1.0 - weight) * (var + weight * deviation * deviation)
-    actions[action] = stats
-    if len(actions) > cap:
-        _evict(actions, cap)

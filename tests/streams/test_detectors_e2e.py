@@ -66,7 +66,7 @@ def test_unusual_burst_is_escalated_and_drifting_model_revoked_with_explanations
     env = dict(clearance_env, CLEARANCE_DETECTORS="access")
     prefix = env["CLEARANCE_TOPIC_PREFIX"]
     bootstrap = env["CLEARANCE_KAFKA_BOOTSTRAP"]
-    start_clearance(["worker"], env)
+    worker = start_clearance(["worker"], env)
     actions = Codec("ActionEvent")
     models = Codec("ModelEvent")
     events = _habit_then_burst(int(time.time() * 1000))
@@ -79,6 +79,8 @@ def test_unusual_burst_is_escalated_and_drifting_model_revoked_with_explanations
         bootstrap, f"{prefix}model-events", [(b"churn-e2e", models.encode(e)) for e in model_events]
     )
     wait_until_recorded(env, len(events) + len(model_events), wait_for, "decisions")
+    # Started, its tables recovered: the long-lived state left the collector's generations.
+    assert "long-lived objects in" in worker.log(), worker.log()
 
     rows = audit_query(
         env,
