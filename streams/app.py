@@ -100,12 +100,16 @@ class Emitter:
         self._installed = False
         # mode's handler type wants an untyped ``signal`` keyword that mypy cannot match here.
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
-        if app.in_transaction:
-            app.consumer_hooks.append(self.positions.install)
+        # Not app.in_transaction: Faust caches it, and it is False until the worker runs.
+        app.consumer_hooks.append(self._install_positions)
         app.on_before_shutdown.connect(self._on_shutdown)  # type: ignore[arg-type]
 
     async def _on_shutdown(self, app: Any, *args: Any, **kwargs: Any) -> None:
         await self.positions.close()
+
+    def _install_positions(self, consumer: Any) -> None:
+        if self.app.in_transaction:
+            self.positions.install(consumer)
 
     def _transactional_id(self, topic: str, partition: int) -> str:
         tid = self._transactional_ids.get((topic, partition))

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from clearance.rules import DEFAULT_PACK_PATH, compile_pack, load_pack
 from clearance.schemas import Codec
@@ -55,6 +55,20 @@ def consume(bootstrap: str, topic: str, count: int, timeout: float) -> list[Any]
         consumer.close()
     assert len(messages) >= count, f"only {len(messages)} of {count} messages on {topic}"
     return messages
+
+
+def control_records(bootstrap: str, topic: str, records: int) -> int:
+    """Offsets of ``topic`` that hold none of its ``records``: transaction markers."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        ]
+    finally:
+        consumer.close()
+    return sum(ends) - records
 
 
 def audit_query(env: dict[str, str], sql: str) -> list[dict[str, Any]]:
@@ -101,6 +115,9 @@ def test_json_and_avro_events_get_one_decision_each_on_kafka_and_in_clickhouse(
     by_event = Counter(d["event_id"] for d in decoded)
     assert set(by_event) == {e["event_id"] for e in events}
     assert max(by_event.values()) == 1, "an event got more than one decision"
+    # Under exactly_once (the default) decisions commit in transactions, whose commit markers
+    # take offsets of their own; without transactions there would be none.
+    assert control_records(bootstrap, f"{prefix}decisions", len(events)) > 0
 
     # Each decision is the one the policy gives, citing the pack's version.
     policy = compile_pack(load_pack(DEFAULT_PACK_PATH))
