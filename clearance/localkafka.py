@@ -353,7 +353,10 @@ class LocalKafka:
     def _wait_until_answering(self, pid: int, deadline: float, timeout: float) -> None:
         admin = self._admin()
         while True:
-            if not self._is_our_broker(pid):
+            # ``pid`` is the child just spawned, so it cannot be another process until it is
+            # reaped: ask whether it exited, not what its command line says (reading that
+            # under load once reported a starting broker as gone, which was then killed).
+            if has_exited(pid):
                 logs = self._log_tails()
                 raise LocalKafkaError(
                     f"the Kafka broker (pid {pid}) exited while starting.\n{logs}\n"
