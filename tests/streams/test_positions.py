@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -101,6 +102,20 @@ def _positions(kafka: Any, consumer: _Consumer) -> InputPositions:
     return positions
 
 
+@asynccontextmanager
+async def _sought(
+    kafka: Any, committed: dict[TP, int | None]
+) -> AsyncIterator[tuple[_Consumer, InputPositions]]:
+    """InputPositions on a consumer just sought to ``committed``."""
+    consumer = _Consumer(committed)
+    positions = _positions(kafka, consumer)
+    await consumer.seek_to_committed()
+    try:
+        yield consumer, positions
+    finally:
+        await positions.close()
+
+
 def _events(tp: TP, *offsets: int) -> list[_Event]:
     return [_Event(_Message(tp, offset)) for offset in offsets]
 
@@ -115,13 +130,10 @@ def test_steps_over_transaction_markers_and_aborted_records(
     topic, last = partition
 
     async def run() -> None:
-        consumer = _Consumer({topic: 3})
-        positions = _positions(kafka, consumer)
-        await consumer.seek_to_committed()
-        events = _events(topic, 3, 4, 5, 6, 7, last)
-        assert _offsets(await positions.admit(events)) == [3, 4, 5, 6, 7, last]
-        assert positions.holes_stepped == 1 and not consumer.seeks
-        await positions.close()
+        async with _sought(kafka, {topic: 3}) as (consumer, positions):
+            events = _events(topic, 3, 4, 5, 6, 7, last)
+            assert _offsets(await positions.admit(events)) == [3, 4, 5, 6, 7, last]
+            assert positions.holes_stepped == 1 and not consumer.seeks
 
     asyncio.run(run())
 
@@ -132,19 +144,16 @@ def test_an_event_ahead_of_its_predecessors_waits_for_them(
     topic = partition[0]
 
     async def run() -> None:
-        consumer = _Consumer({topic: 1})
-        positions = _positions(kafka, consumer)
-        await consumer.seek_to_committed()
-        first = _events(topic, 1, 2, 4, 5)
-        assert _offsets(await positions.admit(first)) == [1, 2]
-        # 3 is missing: 4 and 5 are held back (acknowledged, not decided) and the partition
-        # is fetched again from 3, once.
-        assert [e.acked for e in first[2:]] == [True, True]
-        assert consumer.seeks == [(topic, 3)]
-        again = _events(topic, 6, 3, 4, 5, 6)
-        assert _offsets(await positions.admit(again)) == [3, 4, 5, 6]
-        assert consumer.seeks == [(topic, 3)] and positions.skips_refetched == 1
-        await positions.close()
+        async with _sought(kafka, {topic: 1}) as (consumer, positions):
+            first = _events(topic, 1, 2, 4, 5)
+            assert _offsets(await positions.admit(first)) == [1, 2]
+            # 3 is missing: 4 and 5 are held back (acknowledged, not decided) and the partition
+            # is fetched again from 3, once.
+            assert [e.acked for e in first[2:]] == [True, True]
+            assert consumer.seeks == [(topic, 3)]
+            again = _events(topic, 6, 3, 4, 5, 6)
+            assert _offsets(await positions.admit(again)) == [3, 4, 5, 6]
+            assert consumer.seeks == [(topic, 3)] and positions.skips_refetched == 1
 
     asyncio.run(run())
 
@@ -186,18 +195,15 @@ def test_an_event_the_check_cannot_place_is_held_back_and_fetched_again(
         # holds it back; a slow broker would do the same), so nothing is stepped over: the
         # event is held back and the partition fetched again from the committed offset, and
         # not again at once.
-        consumer = _Consumer({topic: 2})
-        positions = _positions(kafka, consumer)
-        positions.probe_timeout_s = 1.0
-        await consumer.seek_to_committed()
-        events = _events(topic, 3)
-        assert _offsets(await positions.admit(events)) == []
-        assert events[0].acked
-        assert consumer.seeks == [(topic, 2)] and positions.holes_stepped == 0
-        assert _offsets(await positions.admit(_events(topic, 3))) == []
-        assert consumer.seeks == [(topic, 2)]
-        assert _offsets(await positions.admit(_events(topic, 2, 3))) == [2, 3]
-        await positions.close()
+        async with _sought(kafka, {topic: 2}) as (consumer, positions):
+            positions.probe_timeout_s = 1.0
+            events = _events(topic, 3)
+            assert _offsets(await positions.admit(events)) == []
+            assert events[0].acked
+            assert consumer.seeks == [(topic, 2)] and positions.holes_stepped == 0
+            assert _offsets(await positions.admit(_events(topic, 3))) == []
+            assert consumer.seeks == [(topic, 2)]
+            assert _offsets(await positions.admit(_events(topic, 2, 3))) == [2, 3]
 
     asyncio.run(run())
 
@@ -208,13 +214,10 @@ def test_copies_below_the_committed_offset_are_left_out(
     topic = partition[0]
 
     async def run() -> None:
-        consumer = _Consumer({topic: 5})
-        positions = _positions(kafka, consumer)
-        await consumer.seek_to_committed()
-        events = _events(topic, 3, 4, 5, 6)
-        assert _offsets(await positions.admit(events)) == [5, 6]
-        assert events[0].acked and events[1].acked
-        await positions.close()
+        async with _sought(kafka, {topic: 5}) as (_, positions):
+            events = _events(topic, 3, 4, 5, 6)
+            assert _offsets(await positions.admit(events)) == [5, 6]
+            assert events[0].acked and events[1].acked
 
     asyncio.run(run())
 
@@ -227,13 +230,10 @@ def test_without_a_committed_offset_the_partition_starts_at_its_first_record(
     async def run() -> None:
         # aiokafka does not seek a partition whose committed offset is missing: events
         # from where it was fetching before can arrive first.
-        consumer = _Consumer({topic: None})
-        positions = _positions(kafka, consumer)
-        await consumer.seek_to_committed()
-        assert _offsets(await positions.admit(_events(topic, 4, 5))) == []
-        assert consumer.seeks == [(topic, 0)]
-        assert _offsets(await positions.admit(_events(topic, 0, 1))) == [0, 1]
-        await positions.close()
+        async with _sought(kafka, {topic: None}) as (consumer, positions):
+            assert _offsets(await positions.admit(_events(topic, 4, 5))) == []
+            assert consumer.seeks == [(topic, 0)]
+            assert _offsets(await positions.admit(_events(topic, 0, 1))) == [0, 1]
 
     asyncio.run(run())
 
@@ -244,14 +244,11 @@ def test_a_partition_not_sought_since_the_rebalance_decides_nothing(
     topic = partition[0]
 
     async def run() -> None:
-        consumer = _Consumer({topic: 0})
-        positions = _positions(kafka, consumer)
-        await consumer.seek_to_committed()
-        positions.forget()
-        events = _events(topic, 0, 1)
-        assert _offsets(await positions.admit(events)) == []
-        assert all(e.acked for e in events)
-        await positions.close()
+        async with _sought(kafka, {topic: 0}) as (_, positions):
+            positions.forget()
+            events = _events(topic, 0, 1)
+            assert _offsets(await positions.admit(events)) == []
+            assert all(e.acked for e in events)
 
     asyncio.run(run())
 
@@ -262,17 +259,14 @@ def test_faust_keeps_no_read_mark_for_admitted_topics(
     topic = partition[0]
 
     async def run() -> None:
-        consumer = _Consumer({topic: 0})
-        positions = _positions(kafka, consumer)
-        other = TP("clearance-app-profiles-changelog", 0)
-        consumer._read_offset[other] = 7
-        consumer._read_offset[topic] = 7
-        await consumer.seek_to_committed()
-        await positions.admit(_events(topic, 0))
-        # Faust's fetch loop drops events below the mark; the admitted topic has none, the
-        # changelog keeps its own.
-        assert consumer._read_offset[topic] is None
-        assert consumer._read_offset[other] == 7
-        await positions.close()
+        async with _sought(kafka, {topic: 0}) as (consumer, positions):
+            other = TP("clearance-app-profiles-changelog", 0)
+            consumer._read_offset[other] = 7
+            consumer._read_offset[topic] = 7
+            await positions.admit(_events(topic, 0))
+            # Faust's fetch loop drops events below the mark; the admitted topic has none, the
+            # changelog keeps its own.
+            assert consumer._read_offset[topic] is None
+            assert consumer._read_offset[other] == 7
 
     asyncio.run(run())
