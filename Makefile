@@ -34,7 +34,7 @@ test: install lint typecheck
 	$(BIN)/pytest -q --timeout=900 -m "not faults"
 
 # Crashes, broker restart, store outage, hostile input, backpressure on the real broker (about
-# 12 minutes on two shared cores): their own target, so `make test` stays short. CI runs both.
+# 15 minutes on two shared cores): their own target, so `make test` stays short. CI runs both.
 test-faults: install
 	$(BIN)/pytest -q -s --timeout=1800 -m faults tests/faults
 
