@@ -1,20 +1,18 @@
-"""freeze_heap: the long-lived state leaves the collector's generations; the setting."""
+"""freeze_heap: the long-lived state leaves the collector's generations; the setting, and a
+real worker (on the real broker) freezing once started only when it says so."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
-import faust
 import pytest
 
 from clearance.config import load_settings
-from clearance.streams import worker as worker_module
 from clearance.streams.heap import freeze_heap
-from clearance.streams.worker import DecidingWorker
 
 
 class _State:
@@ -65,15 +63,13 @@ def test_gc_freeze_is_on_by_default_and_the_setting_turns_it_off() -> None:
     assert load_settings({"CLEARANCE_GC_FREEZE": "false"}).gc_freeze is False
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("enabled", [True, False])
 def test_the_worker_freezes_once_started_only_when_the_setting_says_so(
-    enabled: bool, monkeypatch: pytest.MonkeyPatch
+    enabled: bool, clearance_env: dict[str, str], start_clearance: Any, wait_for: Any
 ) -> None:
-    calls: list[None] = []
-    monkeypatch.setattr(worker_module, "freeze_heap", lambda: calls.append(None))
-    settings = load_settings({"CLEARANCE_GC_FREEZE": str(enabled).lower()})
-    app = faust.App("clearance-test-heap", broker="memory://")
-    worker = DecidingWorker(app, gc_freeze=settings.gc_freeze, quiet=True, loglevel="warn")
-    worker.spinner = None  # no terminal output from the test
-    asyncio.run(worker.on_startup_finished())
-    assert len(calls) == (1 if enabled else 0)
+    env = dict(clearance_env, CLEARANCE_GC_FREEZE=str(enabled).lower())
+    worker = start_clearance(["worker"], env)
+    # Faust logs "Ready" once the worker's start-up has finished, after the freeze.
+    wait_for(lambda: "]: Ready" in worker.log(), timeout=180, what="worker ready")
+    assert ("long-lived objects in" in worker.log()) is enabled, worker.log()
