@@ -173,10 +173,10 @@ class Emitter:
         for write in state:
             units[(topic or "", write.partition)].state.append(write)
         for (source_topic, partition), unit in units.items():
-            answered = unit.events
-            outputs_ = unit.outputs
             try:
-                await self._send_unit(source_topic, partition, outputs_, answered, unit.state)
+                await self._send_unit(
+                    source_topic, partition, unit.outputs, unit.events, unit.state
+                )
             except (ProducerFenced, IllegalOperation, TransactionUnavailable) as exc:
                 # Another worker owns the partition now and holds its transactional id (the
                 # fenced producer stays broken: IllegalOperation), so nothing of this unit
@@ -187,10 +187,10 @@ class Emitter:
                     "%s[%d]: abandoned %d events to the partition's new owner (%s)",
                     source_topic,
                     partition,
-                    len(answered),
+                    len(unit.events),
                     exc,
                 )
-                for event in answered:
+                for event in unit.events:
                     event.ack()
                 # Its events from here on wait for the seek of the next assignment.
                 self.positions.forget([TopicPartition(source_topic, partition)])

@@ -117,7 +117,8 @@ class AuditSinkService(mode.Service):
 
 
 class DecidingWorker(faust.Worker):
-    """Faust's worker, which freezes the heap once started (:func:`~.heap.freeze_heap`).
+    """Faust's worker, which freezes the heap once started (:func:`~.heap.freeze_heap`) and
+    shows no terminal spinner.
 
     Faust calls ``on_startup_finished`` when the app has started, after its tables have
     recovered (``App.on_started`` waits for the recovery first, faust-streaming 0.15), so the
@@ -128,6 +129,10 @@ class DecidingWorker(faust.Worker):
     def __init__(self, app: faust.App, *services: mode.ServiceT, gc_freeze: bool, **kwargs: Any):
         self.gc_freeze = gc_freeze
         super().__init__(app, *services, **kwargs)
+        # Faust's spinner, at log level warn or above, sets the root logger to DEBUG so that
+        # it spins on every record: every aiokafka debug record is then created and handled.
+        # The worker reports its state in its log instead.
+        self.spinner = None
 
     async def on_startup_finished(self) -> None:
         if self.gc_freeze:
@@ -156,10 +161,6 @@ def run_worker(settings: Settings) -> None:
         worker = DecidingWorker(
             app, *services, gc_freeze=settings.gc_freeze, loglevel=settings.log_level, quiet=True
         )
-        # Faust's terminal spinner, at log level warn or above, sets the root logger to DEBUG
-        # so that it spins on every record: every aiokafka debug record is then created and
-        # handled. The worker reports its state in its log instead.
-        worker.spinner = None
         worker.execute_from_commandline()
     finally:
         if store is not None:
