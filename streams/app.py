@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,10 +91,10 @@ class Emitter:
     before it commits the consumer offsets.
     """
 
-    def __init__(self, app: ClearanceApp) -> None:
+    def __init__(self, app: ClearanceApp, input_topics: Iterable[str] = ()) -> None:
         self.app = app
         self._transactional_ids: dict[tuple[str, int], str] = {}
-        self.positions = InputPositions(app)
+        self.positions = InputPositions(app, input_topics)
         #: Open transactions by transactional id.
         self._open: dict[str, _OpenTransaction] = {}
         self._installed = False
@@ -501,7 +501,8 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
         revocations=RevocationEncoder.from_settings(settings),
         sessions=sessions,
     )
-    emitter = Emitter(app)
+    # The topics whose agents take their events through emitter.current().
+    emitter = Emitter(app, [settings.topic(n) for n in ("actions", "approvals", "model-events")])
     install_approvals(app, settings, approvals, decider, emitter)
     install_model_monitoring(app, settings, policy, emitter)
     install_policy_flow(app, settings, decider, emitter, approvals)

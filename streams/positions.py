@@ -58,18 +58,22 @@ class InputPositions:
     fetches them again.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, topics: Iterable[str] = ()) -> None:
         self.app = app
         self._next: dict[TP, int | None] = {}
         #: Checked holes, by partition: the expected offset, the first record at or after it
         #: (None: not read) and when that was read.
         self._first: dict[TP, tuple[int | None, int | None, float]] = {}
         self._sought_back: dict[TP, float] = {}
+        #: Seek-backs waiting for the minimum interval since the last one, by partition.
+        self._deferred: dict[TP, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
         self._probe: AIOKafkaConsumer | None = None
         self._probe_lock = asyncio.Lock()
         self._consumer: Any = None
-        #: Topics whose events go through :meth:`admit`.
-        self.topics: set[str] = set()
+        #: Topics whose events go through :meth:`admit` (known at start, or learnt from the
+        #: events).
+        self.topics: set[str] = set(topics)
         #: How long to wait for the first record when checking a hole.
         self.probe_timeout_s = _PROBE_TIMEOUT_S
         self.holes_stepped = 0
@@ -90,6 +94,13 @@ class InputPositions:
         async def seek_and_learn() -> Mapping[Any, int]:
             committed = await seek_to_committed()
             self.sought(committed)
+            # aiokafka does not seek a partition without a committed offset (or at 0): it
+            # keeps fetching from where it is, past any event fetched before this seek and
+            # left out as not yet sought. Fetch such partitions from their start instead, as
+            # a new group would (Faust's offset reset is "earliest").
+            for tp, offset in committed.items():
+                if not offset and tp.topic in self.topics:
+                    await consumer.seek(tp, 0)
             return committed
 
         consumer.seek_to_committed = seek_and_learn
@@ -103,6 +114,8 @@ class InputPositions:
             self._next[key] = offset if offset else None
             self._first.pop(key, None)
             self._sought_back.pop(key, None)
+            if key in self._deferred:
+                self._deferred.pop(key).cancel()
 
     def forget(self, tps: Iterable[Any] | None = None) -> None:
         """Drop what is known of ``tps`` (all when None): they were revoked."""
@@ -110,12 +123,17 @@ class InputPositions:
             self._next.clear()
             self._first.clear()
             self._sought_back.clear()
+            for handle in self._deferred.values():
+                handle.cancel()
+            self._deferred.clear()
             return
         for tp in tps:
             key = TP(tp.topic, tp.partition)
             self._next.pop(key, None)
             self._first.pop(key, None)
             self._sought_back.pop(key, None)
+            if key in self._deferred:
+                self._deferred.pop(key).cancel()
 
     # -- what reaches the agents ---------------------------------------------------------
 
@@ -171,13 +189,29 @@ class InputPositions:
             return True
         # A skip: fetch again from the first record not decided. A failed or puzzling read
         # (the partition holds the event but the read did not see it): hold the events back
-        # rather than step over anything, and fetch again from the expected offset.
+        # rather than step over anything, and fetch again from the expected offset (or, with
+        # none known, from the event itself).
         skipped = first is not None and first < offset
-        target = first if skipped else expected
+        target: int
+        if first is not None and first < offset:
+            target = first
+        elif expected is not None:
+            target = expected
+        else:
+            target = offset
+        # Every event left out here must come again, or it would wait for the next event of
+        # its partition, however long that takes: a seek-back too soon after the last one is
+        # deferred, not dropped.
         last = self._sought_back.get(tp)
-        if target is None or (last is not None and now - last <= _RESEEK_AFTER_S):
-            return False
-        self._sought_back[tp] = now
+        wait = 0.0 if last is None else _RESEEK_AFTER_S - (now - last)
+        if wait > 0:
+            self._seek_later(tp, target, wait)
+        else:
+            await self._seek_back(tp, target, offset, skipped)
+        return False
+
+    async def _seek_back(self, tp: TP, target: int, offset: int, skipped: bool) -> None:
+        self._sought_back[tp] = time.monotonic()
         self.skips_refetched += 1
         if skipped:
             log.warning(
@@ -199,7 +233,28 @@ class InputPositions:
                 target,
             )
         await self._consumer.seek(tp, target)
-        return False
+
+    def _seek_later(self, tp: TP, target: int, wait: float) -> None:
+        """Seek ``tp`` back to ``target`` in ``wait`` seconds, unless the partition has moved
+        past it by then (the events came again) or was revoked; once per partition."""
+        if tp in self._deferred:
+            return
+
+        async def seek() -> None:
+            self._deferred.pop(tp, None)
+            if tp not in self._next:
+                return
+            expected = self._next[tp]
+            if expected is not None and expected > target:
+                return
+            await self._seek_back(tp, target if expected is None else expected, target, False)
+
+        def fire() -> None:
+            task = asyncio.ensure_future(seek())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._deferred[tp] = asyncio.get_running_loop().call_later(wait, fire)
 
     async def _first_record(self, tp: TP, offset: int | None) -> int | None:
         """The offset of the first record a read-committed consumer gets from ``tp`` at
@@ -233,6 +288,7 @@ class InputPositions:
         return self._probe
 
     async def close(self) -> None:
+        self.forget()
         if self._probe is not None:
             probe, self._probe = self._probe, None
             await probe.stop()
