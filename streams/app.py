@@ -25,7 +25,7 @@ from clearance.config import Settings
 from clearance.errors import ClearanceError
 from clearance.rules import CompiledPolicy
 
-from .approvals_flow import approval_gate, install_approvals
+from .approvals_flow import ApprovalTables, approval_gate, install_approvals
 from .decide import Decider, InputMessage, OutputMessage, TopicNames
 from .models import install_model_monitoring
 from .policy_flow import install_policy_flow
@@ -489,7 +489,7 @@ def build_app(settings: Settings, policy: CompiledPolicy) -> faust.App:
     )
     risk, profiles = _access_risk(app, settings) if settings.detectors == "access" else (None, None)
     approvals = approval_gate(app, settings)
-    approvals_state: ChangelogState = app.clearance_approvals_state  # type: ignore[attr-defined]
+    approvals_state: ApprovalTables = app.clearance_approvals_state  # type: ignore[attr-defined]
     sessions, sessions_state = _sessions(app, settings)
     decider = Decider(
         policy,

@@ -2,10 +2,11 @@
 
 :class:`ApprovalState` is the decider's narrow collaborator for escalated events and the
 state the approvals agent and its timer work on. It knows nothing of Faust: the app hands it
-``load`` / ``save`` callables backed by a changelog-backed table keyed by principal (as
-:mod:`~clearance.streams.risk` does), so a worker that takes over a partition takes over
-its escalations and grants. Every change is saved at once: escalations are rare next to
-ordinary events, and a grant must survive the batch that issued it.
+an :class:`~clearance.streams.approval_store.ApprovalStore` backed by changelog-backed tables
+(a record per principal for its grants, one per escalation), so a worker that takes over a
+partition takes over its escalations and grants. What a batch changed is written once, at
+the end of the batch, in the batch's transaction: the principal's record when its grants
+changed, and only the escalations that changed.
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from clearance.approvals import (
 )
 from clearance.rules import ApprovalRequirement
 
-__all__ = ["ApprovalState", "Escalated", "PrincipalBooks"]
+from .approval_store import ApprovalStore, MemoryApprovalStore
 
-Load = Callable[[str], Any]
-Save = Callable[[str, Any], None]
+__all__ = ["ApprovalState", "Escalated", "PrincipalBooks"]
 
 CLOSED_RETENTION_MS = 24 * 3600 * 1000
 """How long a closed escalation is kept so a replayed verdict is still named a replay."""
@@ -45,19 +45,23 @@ class PrincipalBooks:
     grants: GrantBook
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "partition": self.partition,
-            "escalations": self.escalations.to_dict(),
-            "grants": self.grants.to_dict(),
-        }
+        """The principal's record: partition and grants (escalations are records of their
+        own)."""
+        return {"partition": self.partition, "grants": self.grants.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PrincipalBooks:
-        return cls(
-            int(data["partition"]),
-            EscalationBook.from_dict(data.get("escalations")),
-            GrantBook.from_dict(data.get("grants")),
-        )
+    def from_dict(
+        cls, data: Mapping[str, Any], escalations: Mapping[str, Mapping[str, Any]]
+    ) -> PrincipalBooks:
+        """The books from the principal's record and its escalation records.
+
+        A record written before escalations had records of their own holds them under
+        ``escalations``; they are read from there too.
+        """
+        book = EscalationBook.from_dict(data.get("escalations"))
+        for escalation_id, state in escalations.items():
+            book.escalations[escalation_id] = EscalationState.from_dict(state)
+        return cls(int(data["partition"]), book, GrantBook.from_dict(data.get("grants")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +86,9 @@ class ApprovalState:
     ----------
     keyring
         Public keys of the services allowed to sign approvals.
-    load
-        ``load(principal_id) -> dict | None``: stored state, for principals not in memory.
-    save
-        ``save(principal_id, state)``: persist a principal's changed state.
+    store
+        Where the state is read from (for principals not in memory) and written to
+        (:meth:`flush`); in memory when not given.
     one_time_seconds
         How long a one-time grant stays usable.
     timeout_effect
@@ -95,19 +98,20 @@ class ApprovalState:
     def __init__(
         self,
         keyring: Keyring,
-        load: Load | None = None,
-        save: Save | None = None,
+        store: ApprovalStore | None = None,
         *,
         one_time_seconds: int = 300,
         timeout_effect: TimeoutEffect = "deny",
     ) -> None:
         self.keyring = keyring
-        self._load = load or (lambda key: None)
-        self._save = save or (lambda key, state: None)
+        self.store: ApprovalStore = store if store is not None else MemoryApprovalStore()
         self.one_time_seconds = one_time_seconds
         self.timeout_effect: TimeoutEffect = timeout_effect
         self._books: dict[str, PrincipalBooks] = {}
+        # Principals whose record (partition, grants) changed, and escalations that changed,
+        # by principal, since the last flush.
         self._dirty: set[str] = set()
+        self._dirty_escalations: dict[str, set[str]] = {}
         #: Called with the Escalation record of every escalation opened (notifications).
         self.on_open: Callable[[Mapping[str, Any]], None] = lambda record: None
 
@@ -118,30 +122,52 @@ class ApprovalState:
             books = self._books[principal_id] = PrincipalBooks(
                 partition, EscalationBook(), GrantBook()
             )
+            # Its record names its partition, and lists it among the principals with state.
+            self._changed(principal_id)
         return books
 
     def _stored(self, principal_id: str) -> PrincipalBooks | None:
         books = self._books.get(principal_id)
         if books is None:
-            data = self._load(principal_id)
+            data = self.store.principal(principal_id)
             if not data:
                 return None
-            books = self._books[principal_id] = PrincipalBooks.from_dict(data)
+            books = PrincipalBooks.from_dict(data, self.store.escalations(principal_id))
+            self._books[principal_id] = books
+            if data.get("escalations"):
+                # A record of the older layout: write its escalations as records of their own
+                # and the record without them.
+                self._changed(principal_id)
+                for escalation_id in books.escalations.escalations:
+                    self._changed(principal_id, escalation_id)
         return books
 
-    def save(self, principal_id: str) -> None:
-        """Mark one principal's books changed; :meth:`flush` persists them."""
-        self._dirty.add(principal_id)
+    def _changed(self, principal_id: str, escalation_id: str | None = None) -> None:
+        """Mark the principal's record (or one of its escalations) for :meth:`flush`."""
+        if escalation_id is None:
+            self._dirty.add(principal_id)
+        else:
+            self._dirty_escalations.setdefault(principal_id, set()).add(escalation_id)
 
     def flush(self) -> None:
-        """Persist every principal's books changed since the last flush, once each.
+        """Write what changed since the last flush, each record once.
 
         Called once per batch, before the batch's outputs are handed to the producer, so a
-        principal escalated a hundred times in a batch is written once, not a hundred times.
+        principal escalated a hundred times in a batch has its record written at most once
+        and each escalation once; its other escalations are not written again.
         """
         dirty, self._dirty = self._dirty, set()
+        escalations, self._dirty_escalations = self._dirty_escalations, {}
+        store = self.store
         for principal_id in dirty:
-            self._save(principal_id, self._books[principal_id].to_dict())
+            books = self._books[principal_id]
+            store.save_principal(principal_id, books.partition, books.to_dict())
+        for principal_id, ids in escalations.items():
+            books = self._books[principal_id]
+            for escalation_id in sorted(ids):
+                state = books.escalations.get(escalation_id)
+                record = state.to_dict() if state is not None else None
+                store.save_escalation(principal_id, books.partition, escalation_id, record)
 
     # -- the decider's side ------------------------------------------------------------------
 
@@ -163,13 +189,13 @@ class ApprovalState:
         grant = books.grants.find(event, now_ms)
         if grant is not None:
             grant = books.grants.consume(grant.grant_id, event["event_id"])
-            self.save(principal_id)
+            self._changed(principal_id)
             return Escalated("grant", grant=grant)
         emergency = break_glass(escalation, requirement, now_ms)
         if emergency.allowed and emergency.review is not None:
             review = emergency.review
             books.escalations.open(review)
-            self.save(principal_id)
+            self._changed(principal_id, review.escalation_id)
             self.on_open(
                 {
                     **escalation,
@@ -180,10 +206,10 @@ class ApprovalState:
                 }
             )
             return Escalated("break_glass", review=emergency.review, reason=emergency.reason)
-        books.escalations.open(
+        opened = books.escalations.open(
             EscalationState.open(escalation, requirement, one_time_seconds=self.one_time_seconds)
         )
-        self.save(principal_id)
+        self._changed(principal_id, opened.escalation_id)
         self.on_open(escalation)
         return Escalated("open")
 
@@ -209,8 +235,9 @@ class ApprovalState:
             and state.purpose == "approval"
         ):
             grant = books.grants.issue(state, now_ms)
+            self._changed(principal_id)
         if state is not None:
-            self.save(principal_id)
+            self._changed(principal_id, state.escalation_id)
         return outcome, state, grant
 
     # -- the timer's side --------------------------------------------------------------------
@@ -231,20 +258,17 @@ class ApprovalState:
                 continue
             if stored.partition not in partitions:
                 continue
-            changed = False
             for outcome in stored.escalations.expire_due(now_ms, self.timeout_effect):
                 state = stored.escalations.get(outcome.escalation_id)
                 if state is not None:
                     expired.append((state, outcome))
-                    changed = True
+                    self._changed(principal_id, outcome.escalation_id)
             for grant in stored.grants.expired(now_ms):
                 stored.grants.revoke(grant.grant_id)
                 revoked.append((principal_id, stored.partition, grant))
-                changed = True
-            if stored.escalations.prune(now_ms, CLOSED_RETENTION_MS):
-                changed = True
-            if changed:
-                self.save(principal_id)
+                self._changed(principal_id)
+            for escalation_id in stored.escalations.prune(now_ms, CLOSED_RETENTION_MS):
+                self._changed(principal_id, escalation_id)
         return expired, revoked
 
     # -- continuous evaluation ---------------------------------------------------------------
@@ -275,7 +299,7 @@ class ApprovalState:
         stored = self._stored(principal_id)
         grant = stored.grants.revoke(grant_id) if stored is not None else None
         if grant is not None:
-            self.save(principal_id)
+            self._changed(principal_id)
         return grant
 
     def revoke_grants(self, principal_id: str, partition: int, now_ms: int) -> list[Grant]:
@@ -290,7 +314,7 @@ class ApprovalState:
             return []
         for grant in live:
             stored.grants.revoke(grant.grant_id)
-        self.save(principal_id)
+        self._changed(principal_id)
         return live
 
     def pending(self, principal_ids: Iterable[str]) -> list[EscalationState]:
@@ -316,7 +340,16 @@ class ApprovalState:
                 return books.partition, state
         return None
 
+    def forget_unchanged(self) -> None:
+        """Drop the in-memory books with no change waiting for :meth:`flush`: the next use
+        reads them from the store again (after a table recovery)."""
+        keep = self._dirty | self._dirty_escalations.keys()
+        self._books = {p: books for p, books in self._books.items() if p in keep}
+
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop in-memory state of partitions this worker no longer owns."""
         for principal_id in [p for p, b in self._books.items() if b.partition in partitions]:
             del self._books[principal_id]
+            # Unwritten changes go with the partition: its new owner recovers what committed.
+            self._dirty.discard(principal_id)
+            self._dirty_escalations.pop(principal_id, None)

@@ -2,9 +2,9 @@
 
 Two calls wire it into :func:`~clearance.streams.app.build_app`:
 
-* :func:`approval_gate` builds the :class:`ApprovalState` (escalations and grants in the
-  changelog-backed table ``approvals``, keyed by principal) that the Decider consults for
-  escalated events;
+* :func:`approval_gate` builds the :class:`ApprovalState` (grants in the changelog-backed
+  table ``approvals``, keyed by principal; escalations in ``escalations``, one record each)
+  that the Decider consults for escalated events;
 * :func:`install_approvals` adds the ``decide-approvals`` agent on ``clearance.approvals``,
   the timer that closes timed-out escalations and revokes expired grants, the Slack
   notifier, and the reviewer API (:mod:`~clearance.streams.reviewer_api`).
@@ -45,15 +45,17 @@ from .approval_records import (
     verdict_record,
 )
 from .approval_state import ApprovalState
+from .approval_store import TableApprovalStore
 from .decide import Decider, InputMessage, OutputMessage
 from .revocations import RevocationEncoder
-from .state import ChangelogState
+from .state import ChangelogState, StateWrite
 
 __all__ = ["ApprovalsFlow", "approval_gate", "install_approvals", "load_keyring"]
 
 log = logging.getLogger(__name__)
 
 TABLE_NAME = "approvals"
+ESCALATIONS_TABLE_NAME = "escalations"
 
 
 def load_keyring(settings: Settings) -> Keyring:
@@ -69,6 +71,8 @@ def load_keyring(settings: Settings) -> Keyring:
 def approval_gate(app: faust.App, settings: Settings) -> ApprovalState:
     """The Decider's approvals collaborator, its state in the table ``approvals``."""
     table = ChangelogState(app, TABLE_NAME, settings.topic_partitions)
+    escalations = ChangelogState(app, ESCALATIONS_TABLE_NAME, settings.topic_partitions)
+    store = TableApprovalStore(table, escalations)
     keyring = load_keyring(settings)
     if not len(keyring):
         log.warning(
@@ -76,19 +80,39 @@ def approval_gate(app: faust.App, settings: Settings) -> ApprovalState:
             "or signed by an unknown key"
         )
 
-    def save(principal_id: str, state: Any) -> None:
-        # The write joins the transaction of the batch (or timer tick) that made it.
-        table.put(int(state["partition"]), principal_id, state)
-
+    # Writes join the transaction of the batch (or timer tick) that made them.
     gate = ApprovalState(
         keyring,
-        load=table.get,
-        save=save,
+        store,
         one_time_seconds=settings.one_time_grant_seconds,
         timeout_effect=settings.escalation_timeout_effect,
     )
-    app.clearance_approvals_state = table  # type: ignore[attr-defined]
+    app.clearance_approvals_state = ApprovalTables(table, escalations)  # type: ignore[attr-defined]
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def reload(app: faust.App, **kwargs: Any) -> None:
+        # Recovery wrote the state of the partitions just assigned; anything read while it ran
+        # (the reviewer API, the timer) may be partial.
+        store.invalidate()
+        gate.forget_unchanged()
+
     return gate
+
+
+class ApprovalTables:
+    """The approvals tables, as the agents hand their writes to the Emitter."""
+
+    def __init__(self, principals: ChangelogState, escalations: ChangelogState) -> None:
+        self.principals = principals
+        self.escalations = escalations
+
+    def keys(self) -> list[str]:
+        """Principals with approvals state."""
+        return self.principals.keys()
+
+    def take(self) -> list[StateWrite]:
+        """The writes of both tables since the last call."""
+        return [*self.principals.take(), *self.escalations.take()]
 
 
 class ApprovalsFlow:
@@ -237,7 +261,7 @@ def install_approvals(
     """Add the verdicts agent, the timer, the notifier and the reviewer API to ``app``."""
     from .reviewer_api import install_reviewer_api
 
-    table: ChangelogState = app.clearance_approvals_state  # type: ignore[attr-defined]
+    table: ApprovalTables = app.clearance_approvals_state  # type: ignore[attr-defined]
     flow = ApprovalsFlow(gate, decider, table.keys)
     approvals_topic = app.topic(
         settings.topic("approvals"),
@@ -263,6 +287,10 @@ def install_approvals(
 
     @app.timer(interval=settings.approvals_tick_ms / 1000)
     async def approvals_tick() -> None:
+        if app.rebalancing:
+            # The tables may be partly recovered: closing an escalation on a partial view
+            # could time out one already approved.
+            return
         owned = {
             tp.partition for tp in app.assignor.assigned_actives() if tp.topic == actions_topic
         }

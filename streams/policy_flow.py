@@ -30,6 +30,7 @@ from clearance.rules import CompiledPolicy, Verdict
 from clearance.schemas import Codec
 
 from .approval_state import ApprovalState
+from .approvals_flow import ApprovalTables
 from .decide import Decider, InputMessage, OutputMessage, decision_id_for
 from .policy_releases import PolicyFeed, PolicyRefused, compile_release
 from .revocations import grant_revocation_for
@@ -276,7 +277,7 @@ def install_policy_flow(
     gate: ApprovalState | None,
 ) -> PolicyFlow:
     """Add the task that follows ``clearance.policies`` to ``app``."""
-    state: ChangelogState | None = getattr(app, "clearance_approvals_state", None)
+    state: ApprovalTables | None = getattr(app, "clearance_approvals_state", None)
     sessions_state: ChangelogState | None = getattr(app, "clearance_sessions_state", None)
     flow = PolicyFlow(settings, decider, gate, state.keys if state is not None else list)
     actions_topic = settings.topic("actions")

@@ -76,6 +76,9 @@ class ChangelogState:
         """Keys held for the partitions this worker owns."""
         return [key.decode() for key in self.table.data]
 
+    def __len__(self) -> int:
+        return len(self.table.data)
+
     def take(self) -> list[StateWrite]:
         """The writes since the last call, oldest first (for the Emitter)."""
         writes, self._writes = self._writes, []

@@ -8,6 +8,7 @@ from clearance.approvals import generate_keypair, signed_approval
 from clearance.rules import DEFAULT_PACK_PATH, compile_pack, load_pack
 from clearance.schemas import Codec
 from clearance.streams.approval_state import ApprovalState
+from clearance.streams.approval_store import MemoryApprovalStore
 from clearance.streams.decide import Decider, InputMessage, TopicNames
 
 KEY = generate_keypair("api")
@@ -25,8 +26,7 @@ EVENT = {
 def _decider() -> tuple[Decider, ApprovalState]:
     from clearance.approvals import Keyring
 
-    store: dict[str, Any] = {}
-    state = ApprovalState(Keyring({"api": KEY.public_key}), load=store.get, save=store.__setitem__)
+    state = ApprovalState(Keyring({"api": KEY.public_key}), MemoryApprovalStore())
     policy = compile_pack(load_pack(DEFAULT_PACK_PATH))
     return Decider(policy, TopicNames.with_prefix("t."), "json", approvals=state), state
 

@@ -198,6 +198,24 @@ class Setup:
             self.publish("approvals", principal_id, approval, "Approval")
         return approval
 
+    def replace_worker(self) -> None:
+        """SIGKILL the worker and start another in its place, as a crash and a restart do."""
+        self.worker.kill()
+        self.worker.wait(60)
+        root = Path(self.env["CLEARANCE_DATA_DIR"]).parent
+        with open(root / "worker-2.log", "wb") as log:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "clearance.cli", "worker"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        probe = self.act(_agent("probe"), "data.export", RESTRICTED)
+        try:
+            self.decision(probe, timeout=180)
+        except AssertionError:
+            raise AssertionError((root / "worker-2.log").read_text()[-5000:]) from None
+
     def outcome(self, approval_id: str, timeout: float = 60) -> dict[str, Any]:
         return _wait(
             lambda: self.collector.where("approval-outcomes", approval_id=approval_id),
@@ -322,8 +340,8 @@ def setup(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     collector.stop()
     slack.shutdown()
     slack.server_close()
-    worker.terminate()
-    worker.wait(60)
+    ready.worker.terminate()
+    ready.worker.wait(60)
     log.close()
 
 
@@ -712,3 +730,23 @@ def test_time_from_approval_message_to_allow_decision(setup: Setup) -> None:
         f"min {min(latencies):.1f}, max {max(latencies):.1f}, n={len(latencies)}"
     )
     assert median < 5000
+
+
+def test_a_worker_taking_over_keeps_open_escalations_and_grants(setup: Setup) -> None:
+    # Last in the module: it replaces the module's worker.
+    principal = _agent("takeover")
+    first, second, third = (_escalate(setup, principal) for _ in range(3))
+    approval = setup.approve(principal["id"], first["escalation_id"], "bob", grant_seconds=600)
+    assert setup.outcome(approval["approval_id"])["status"] == "approved"
+    setup.replace_worker()
+
+    # The successor recovered the grant: the next export is allowed under it.
+    allowed = setup.decision(setup.act(principal, "data.export", RESTRICTED))
+    assert allowed["effect"] == "allow" and allowed["grant_id"]
+    # ... and the escalations still open: verdicts on them count, one denies.
+    denial = setup.approve(principal["id"], second["escalation_id"], "bob", verdict="deny")
+    assert setup.outcome(denial["approval_id"])["status"] == "denied"
+    closing = setup.decision(second["event_id"], kind="approval")
+    assert closing["effect"] == "deny"
+    late = setup.approve(principal["id"], third["escalation_id"], "bob")
+    assert setup.outcome(late["approval_id"])["status"] == "approved"

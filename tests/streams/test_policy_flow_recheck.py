@@ -11,6 +11,7 @@ from clearance.rules import compile_pack, load_pack
 from clearance.schemas import Codec
 from clearance.signals import set_claims, set_problems
 from clearance.streams.approval_state import ApprovalState
+from clearance.streams.approval_store import MemoryApprovalStore
 from clearance.streams.decide import Decider, InputMessage, TopicNames
 from clearance.streams.policy_flow import PolicyFlow, ShadowEvaluator, regrant_event
 
@@ -37,15 +38,13 @@ def _event(principal: str, dataset: str, event_id: str, **context: Any) -> dict[
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        store: dict[str, Any] = {}
-        self.state = ApprovalState(
-            Keyring({"api": KEY.public_key}), load=store.get, save=store.__setitem__
-        )
+        store = MemoryApprovalStore()
+        self.state = ApprovalState(Keyring({"api": KEY.public_key}), store)
         self.store = store
         policy = compile_pack(load_pack(PACKS / "v1"))
         self.decider = Decider(policy, TopicNames.with_prefix("t."), "json", approvals=self.state)
         settings = load_settings({}, data_dir=tmp_path)
-        self.flow = PolicyFlow(settings, self.decider, self.state, lambda: list(store))
+        self.flow = PolicyFlow(settings, self.decider, self.state, store.principal_ids)
 
     def decide(self, event: dict[str, Any]) -> list[Any]:
         value = Codec("ActionEvent").encode(event, "json")

@@ -12,6 +12,7 @@ from clearance.rules import CompiledPolicy, compile_pack, load_pack
 from clearance.schemas import Codec
 from clearance.signals import SESSION_REVOKED, set_claims, set_problems
 from clearance.streams.approval_state import ApprovalState
+from clearance.streams.approval_store import MemoryApprovalStore
 from clearance.streams.decide import Decider, InputMessage, TopicNames
 from clearance.streams.policy_flow import PolicyFlow
 from clearance.streams.sessions import SessionState
@@ -68,13 +69,12 @@ def _event(
 
 class World:
     def __init__(self, tmp_path: Path, idle_seconds: int = 1800) -> None:
-        self.approval_store: dict[str, Any] = {}
+        self.approval_store = MemoryApprovalStore()
         self.session_store: dict[str, Any] = {}
         self.saves: list[str] = []
         self.approvals = ApprovalState(
             Keyring({"api": KEY.public_key}),
-            load=self.approval_store.get,
-            save=self.approval_store.__setitem__,
+            self.approval_store,
         )
         self.sessions = SessionState(
             load=self.session_store.get,
@@ -92,7 +92,7 @@ class World:
         )
         settings = load_settings({}, data_dir=tmp_path)
         self.flow = PolicyFlow(
-            settings, self.decider, self.approvals, lambda: list(self.approval_store)
+            settings, self.decider, self.approvals, self.approval_store.principal_ids
         )
 
     def _save(self, partition: int, key: str, state: Any) -> None:
