@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-import threading
+import multiprocessing
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,11 +84,14 @@ def preproduce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) 
 
 @dataclass
 class PacedProducer:
-    """Offers events at ``rate`` per second for ``seconds``, in a thread.
+    """Offers events at ``rate`` per second for ``seconds``, from a process of its own.
 
     Each event gets ``occurred_at`` = the wall-clock millisecond it is handed to the producer,
     so a consumer on the same host can compute event-to-decision latency from the decision
-    alone. ``linger.ms`` is 0: the publisher adds no batching delay of its own.
+    alone. ``linger.ms`` is 0: the publisher adds no batching delay of its own. The sending
+    loop runs in a separate process: beside the reader's thread in one interpreter, the two
+    took turns on the GIL, and the reader fell hundreds of milliseconds behind at 5,000
+    events/s with no worker in the path at all.
     """
 
     bootstrap: str
@@ -97,52 +100,78 @@ class PacedProducer:
     seconds: float
     seed: int
     sent_ids: list[str] = field(default_factory=list)
-    error: BaseException | None = None
+    error: str | None = None
     behind_ms: float = 0.0
     #: Wall-clock seconds when the last event was handed to the producer.
     finished_at: float = 0.0
-    _thread: threading.Thread | None = None
+    _process: Any = None
+    _results: Any = None
 
     def start(self) -> None:
-        # Generated before the clock starts, so the sending loop only stamps and encodes.
-        count = int(self.rate * self.seconds)
-        self._events = list(TrafficGenerator(seed=self.seed).events(count))
-        gc.freeze()  # as in encode_events: no collector pass over them while sending
-        self._thread = threading.Thread(target=self._run, name=f"paced-{self.rate}", daemon=True)
-        self._thread.start()
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        self._results = receiver
+        self._process = context.Process(
+            target=_paced_send,
+            args=(sender, self.bootstrap, self.topic, self.rate, self.seconds, self.seed),
+            name=f"paced-{self.rate}",
+            daemon=True,
+        )
+        self._process.start()
+        sender.close()
 
     def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+        if self._process is None:
+            return
+        try:
+            result = self._results.recv()
+        except EOFError:
+            self._process.join()
+            result = {"error": f"the publisher process exited with {self._process.exitcode}"}
+        self._process.join()
+        self._results.close()
+        self._process = None
+        self.sent_ids = result.get("sent_ids", [])
+        self.behind_ms = result.get("behind_ms", 0.0)
+        self.finished_at = result.get("finished_at", 0.0)
+        self.error = result.get("error")
         if self.error is not None:
             raise BenchError(f"the paced producer at {self.rate}/s failed: {self.error}")
 
-    def _run(self) -> None:
-        try:
-            self._send_all()
-        except (KafkaException, BufferError, OSError, BenchError) as exc:
-            self.error = exc
 
-    def _send_all(self) -> None:
-        producer = _producer(self.bootstrap, **{"linger.ms": 0})
+def _paced_send(
+    results: Any, bootstrap: str, topic: str, rate: int, seconds: float, seed: int
+) -> None:
+    """The publisher process: send, then report what was sent through ``results``."""
+    sent_ids: list[str] = []
+    report: dict[str, Any] = {"sent_ids": sent_ids}
+    try:
+        # Generated before the clock starts, so the sending loop only stamps and encodes.
+        events = list(TrafficGenerator(seed=seed).events(int(rate * seconds)))
+        gc.freeze()  # as in encode_events: no collector pass over them while sending
+        producer = _producer(bootstrap, **{"linger.ms": 0})
         codec = Codec("ActionEvent")
-        events = self._events
+        behind_ms = 0.0
         started = time.perf_counter()
         sent = 0
         while sent < len(events):
             elapsed = time.perf_counter() - started
             # How far behind its schedule the loop woke up: a publisher that cannot keep up
             # would understate the offered load.
-            self.behind_ms = max(self.behind_ms, (elapsed - sent / self.rate) * 1000)
-            due = min(len(events), int(elapsed * self.rate) + 1)
+            behind_ms = max(behind_ms, (elapsed - sent / rate) * 1000)
+            due = min(len(events), int(elapsed * rate) + 1)
             while sent < due:
                 event = events[sent]
                 event["occurred_at"] = int(time.time() * 1000)
-                producer.produce(self.topic, codec.encode(event), event["principal"]["id"])
-                self.sent_ids.append(event["event_id"])
+                producer.produce(topic, codec.encode(event), event["principal"]["id"])
+                sent_ids.append(event["event_id"])
                 sent += 1
             producer.poll(0)
             time.sleep(0.001)
-        self.finished_at = time.time()
+        report.update(behind_ms=behind_ms, finished_at=time.time())
         if producer.flush(30):
-            raise BenchError(f"the paced producer could not deliver everything to {self.topic}")
+            report["error"] = f"could not deliver everything to {topic}"
+    except (KafkaException, BufferError, OSError) as exc:
+        report["error"] = str(exc)
+    results.send(report)
+    results.close()
