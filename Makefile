@@ -12,7 +12,8 @@ system-deps:
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	       openjdk-17-jre-headless maven docker-compose >/dev/null; }
 
-$(STAMP): pyproject.toml
+# setup.py compiles detectors/_replay.py (mypyc): an edit to it needs a reinstall.
+$(STAMP): pyproject.toml setup.py detectors/_replay.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -54,4 +55,4 @@ kafka-down: install
 	$(BIN)/clearance kafka down
 
 clean:
-	rm -rf data build *.egg-info
+	rm -rf data build *.egg-info detectors/*.so

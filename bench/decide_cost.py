@@ -9,6 +9,10 @@ sessions out, to see their share. This is the part of the worker's per-event cos
 Clearance's own code controls (Faust's and Kafka's share, the changelog sends included, is in
 `clearance bench`).
 
+The events are keyed by principal and spread over the input partitions as Kafka spreads the
+actions (:func:`partition_for`), so each principal's profiles live in one partition's store,
+as in the worker.
+
 Once its long-lived state is built (policy, model, the encoded events), the bench collects
 garbage and freezes what is left, as the worker does once started (``CLEARANCE_GC_FREEZE``);
 ``--no-freeze`` measures without.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import zlib
 from typing import Any
 
 import orjson
@@ -35,6 +40,15 @@ from clearance.streams.sessions import SessionState
 from clearance.traffic import TrafficGenerator
 
 BATCH = 2000
+PARTITIONS = 4  # the default CLEARANCE_TOPIC_PARTITIONS
+
+
+def partition_for(key: bytes, partitions: int = PARTITIONS) -> int:
+    """The input partition Kafka puts a keyed action on: Clearance's producers use
+    confluent-kafka's default partitioner (librdkafka's ``consistent_random``), which takes
+    the CRC-32 of the key modulo the partition count, so each principal stays on one partition.
+    """
+    return zlib.crc32(key) % partitions
 
 
 def _messages(count: int) -> list[InputMessage]:
@@ -44,11 +58,10 @@ def _messages(count: int) -> list[InputMessage]:
     generator = TrafficGenerator(seed=1)
     # One event every 10 ms across the population, so rates look like a busy organisation.
     events = [generator.event(now_ms=base + i * 10) for i in range(count)]
+    keys = [e["principal"]["id"].encode() for e in events]
     return [
-        InputMessage(
-            "clearance.actions", i % 4, i, e["principal"]["id"].encode(), codec.encode(e), base
-        )
-        for i, e in enumerate(events)
+        InputMessage("clearance.actions", partition_for(key), i, key, codec.encode(e), base)
+        for i, (key, e) in enumerate(zip(keys, events, strict=True))
     ]
 
 

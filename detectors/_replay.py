@@ -214,8 +214,11 @@ def replay_events(
                 stats = None
                 for peer in peers:
                     known = peer.actions.get(action)
-                    usable = known is not None and known[1] >= VOLUME_MIN_HISTORY
-                    if usable and (stats is None or known[1] > stats[1]):
+                    if (
+                        known is not None
+                        and known[1] >= VOLUME_MIN_HISTORY
+                        and (stats is None or known[1] > stats[1])
+                    ):
                         stats = known
             if stats is not None:
                 volume_z = (volume - stats[2]) / sqrt(stats[3] + VOLUME_VAR_FLOOR)

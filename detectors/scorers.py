@@ -21,8 +21,8 @@ from clearance.detectors.profiles import ACCESS_FEATURES
 from clearance.detectors.score import Events, FeatureRows, Score, ScoredBatch, as_matrix
 from clearance.detectors.signals import (
     DEFAULT_WEIGHTS,
+    FIXED_PHRASES,
     MIN_CONTRIBUTION,
-    NOTHING_UNUSUAL,
     RULE_FEATURE,
     SIGNALS,
     apply_rule_floor,
@@ -271,28 +271,49 @@ def _explanations(
     top = np.argsort(-parts, axis=1, kind="stable")[:, :limit]
     top_values = np.take_along_axis(parts, top, axis=1)
     rule = matrix[:, ACCESS_FEATURES.index(RULE_FEATURE)] > 0.5
-    quiet = (top_values[:, 0] < MIN_CONTRIBUTION) & ~rule
+    # describe() names the ranked contributions up to the first too small (or not finite).
+    named = np.cumprod((top_values >= MIN_CONTRIBUTION) & np.isfinite(top_values), axis=1)
+    named = named.astype(bool)
+    # Many rows name nothing, or only signals whose phrase is fixed and the forest (whose
+    # phrase prints its value): such a row reads like every other that names the same signals
+    # in the same order and prints the forest's value the same, so its text is built once.
+    fixed = np.array([name in FIXED_PHRASES or name == "forest" for name in names])
+    shared = ~rule & np.all(fixed[top] | ~named, axis=1)
+    codes = np.where(named, top + 1, 0) @ ((len(names) + 1) ** np.arange(top.shape[1]))
+    if forest is None:
+        shows_forest = np.zeros(len(top), dtype=bool)
+    else:
+        shows_forest = np.any((top == len(names) - 1) & named, axis=1)
     # Flat lists rather than a list per row: a batch's worth of small lists that live until
     # the batch is explained would each be traversed by the garbage collector.
     width, count = matrix.shape[1], top.shape[1]
     top_names = np.array(names, dtype=object)[top].ravel().tolist()
     top_flat = top_values.ravel().tolist()
     flat = matrix.ravel().tolist()
+    forest_values = forest.tolist() if forest is not None else []
+    built: dict[Any, str] = {}
     texts = []
-    for i, (is_quiet, is_rule) in enumerate(zip(quiet.tolist(), rule.tolist(), strict=True)):
-        if is_quiet:
-            texts.append(NOTHING_UNUSUAL)
-            continue
+    for i, (is_rule, is_shared, code, with_forest) in enumerate(
+        zip(rule.tolist(), shared.tolist(), codes.tolist(), shows_forest.tolist(), strict=True)
+    ):
+        key = None
+        if is_shared:
+            key = (code, f"{forest_values[i]:.2f}") if with_forest else code
+            text = built.get(key)
+            if text is not None:
+                texts.append(text)
+                continue
         start, end = i * count, (i + 1) * count
-        texts.append(
-            describe_ranked(
-                _Row(flat, i * width),
-                is_rule,
-                top_names[start:end],
-                top_flat[start:end],
-                events[i] if events is not None else None,
-            )
+        text = describe_ranked(
+            _Row(flat, i * width),
+            is_rule,
+            top_names[start:end],
+            top_flat[start:end],
+            events[i] if events is not None else None,
         )
+        if key is not None:
+            built[key] = text
+        texts.append(text)
     return texts
 
 

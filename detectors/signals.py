@@ -26,6 +26,7 @@ from clearance.detectors.profiles import ACCESS_FEATURES
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "FIXED_PHRASES",
     "MIN_CONTRIBUTION",
     "NOTHING_UNUSUAL",
     "RULE_FEATURE",
@@ -161,6 +162,10 @@ SIGNALS: tuple[Signal, ...] = (
         lambda f, e: f"{_sensitivity_name(f['sensitivity'])} resource",
     ),
 )
+
+FIXED_PHRASES: frozenset[str] = frozenset({"off_hours", "night", "weekend"})
+"""Signals whose phrase names nothing of the event or its features: a batch can explain all
+the rows that name only these (and the forest) with a few sentences built once."""
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "new_resource": 0.45,

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from clearance.detectors._habits import Facts, event_facts
-from clearance.detectors._replay import Hydrate, Replay, replay_events
+from clearance.detectors._native import replay_events
+from clearance.detectors._replay import Hydrate, Replay
 from clearance.detectors.peers import PeerProfile
 from clearance.detectors.profiles import ACCESS_FEATURES, PrincipalProfile
 

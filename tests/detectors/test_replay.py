@@ -1,4 +1,5 @@
-"""The batch hot path computes what the per-event methods compute, bit for bit."""
+"""The batch hot path computes what the per-event methods compute, bit for bit, in Python and
+compiled alike."""
 
 import random
 from typing import Any
@@ -6,12 +7,25 @@ from typing import Any
 import numpy as np
 import pytest
 
-from clearance.detectors import DetectorInputError, ProfileStore, Workload, event_facts
+from clearance.detectors import DetectorInputError, ProfileStore, Workload, _native, event_facts
+from clearance.detectors import _replay as python_replay
+from clearance.detectors import store as store_module
 from clearance.detectors._habits import HOURS_DECAY_AT
 
 from .conftest import make_action_event
 
 MINUTE = 60_000
+
+
+@pytest.fixture(autouse=True, params=["python", "compiled"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs against the pure-Python replay and the mypyc-compiled one."""
+    if request.param == "python":
+        monkeypatch.setattr(store_module, "replay_events", python_replay.replay_events)
+    elif not _native.COMPILED:
+        pytest.skip("the compiled replay is not built (no C compiler at install)")
+    else:
+        assert store_module.replay_events is _native.replay_events
 
 
 def _both_ways(

@@ -3,11 +3,14 @@ import pytest
 
 from clearance.detectors import (
     ACCESS_FEATURES,
+    RULE_FEATURE,
+    SIGNALS,
     AccessScorer,
     DetectorError,
     ForestScorer,
     SignalScorer,
 )
+from clearance.detectors.signals import describe
 
 
 def test_forest_is_calibrated_on_its_training_data(train_matrix: np.ndarray) -> None:
@@ -40,3 +43,24 @@ def test_combined_score_is_never_below_either_part(train_matrix: np.ndarray) -> 
     assert np.all(combined >= SignalScorer().score_samples(sample) - 1e-12)
     assert np.all(combined >= 0.5 * scorer.forest_.score_samples(sample) - 1e-12)
     assert np.all(combined <= 1.0)
+
+
+def test_batch_explanations_read_as_describe_of_each_row(train_matrix: np.ndarray) -> None:
+    scorer = AccessScorer(n_estimators=50, seed=0).fit(train_matrix)
+    odd = train_matrix[::40].copy()
+    odd[::3, ACCESS_FEATURES.index("night")] = 1.0
+    odd[1::3, ACCESS_FEATURES.index(RULE_FEATURE)] = 1.0
+    odd[2::5, ACCESS_FEATURES.index("rate_log2")] = 4.0
+    # Rows twice over: the second time, rows naming only fixed phrases reuse their text.
+    sample = np.vstack([odd, odd])
+    matrix, parts, forest = scorer._parts(sample)
+    names = [s.name for s in SIGNALS]
+    expected = [
+        describe(
+            dict(zip(ACCESS_FEATURES, row, strict=True)),
+            {**dict(zip(names, contributions, strict=True)), "forest": forest_part},
+        )
+        for row, contributions, forest_part in zip(matrix, parts, forest, strict=True)
+    ]
+    assert [s.explanation for s in scorer.score_batch(sample)] == expected
+    assert len(set(expected)) < len(expected) and any("forest" in t for t in expected)

@@ -1,7 +1,12 @@
 import numpy as np
 
 from clearance.detectors import ACCESS_FEATURES, DEFAULT_WEIGHTS, RULE_FEATURE, SIGNALS
-from clearance.detectors.signals import apply_rule_floor, describe, signal_strengths
+from clearance.detectors.signals import (
+    FIXED_PHRASES,
+    apply_rule_floor,
+    describe,
+    signal_strengths,
+)
 
 
 def _row(**values: float) -> np.ndarray:
@@ -41,3 +46,15 @@ def test_describe_names_the_event_and_the_strongest_signals_first() -> None:
     )
     assert "night" not in text
     assert describe(dict.fromkeys(ACCESS_FEATURES, 0.0), {"burst": 0.0}) == "nothing unusual"
+
+
+def test_fixed_phrases_name_nothing_of_the_event() -> None:
+    features = [
+        dict(zip(ACCESS_FEATURES, _row(**dict.fromkeys(ACCESS_FEATURES, x))[0], strict=True))
+        for x in (0.0, 0.7)
+    ]
+    events = [None, {"action": "data.export", "source": "vpn", "resource": {"id": "x"}}]
+    for signal in SIGNALS:
+        if signal.name in FIXED_PHRASES:
+            phrases = {signal.phrase(f, e) for f in features for e in events}
+            assert len(phrases) == 1, signal.name

@@ -78,3 +78,19 @@ def test_one_batch_over_partitions_scores_as_each_partition_alone(model: Any) ->
         b = by_partition[p][seen[p]]
         seen[p] += 1
         assert a == b
+
+
+def test_partitions_are_replayed_and_saved_in_the_order_they_first_appear(model: Any) -> None:
+    events = list(TrafficGenerator(seed=7).events(30))
+    partitions = [2] + [0] * 28 + [1]  # two partitions with one event each
+    peers_saved: list[int] = []
+
+    def save(partition: int, key: str, state: Any) -> None:
+        if key.startswith("peers:"):
+            peers_saved.append(partition)
+
+    risk = AccessRisk(model, save=save)
+    assessed = risk.assess(events, partitions)
+    assert assessed[0] == AccessRisk(model).assess(events[:1], [2])[0]
+    risk.flush(force=True)
+    assert list(dict.fromkeys(peers_saved)) == [2, 0, 1]
