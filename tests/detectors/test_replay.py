@@ -1,6 +1,7 @@
 """The batch hot path computes what the per-event methods compute, bit for bit, in Python and
 compiled alike."""
 
+import os
 import random
 from typing import Any
 
@@ -23,6 +24,8 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     if request.param == "python":
         monkeypatch.setattr(store_module, "replay_events", python_replay.replay_events)
     elif not _native.COMPILED:
+        if os.environ.get("REQUIRE_COMPILED_REPLAY"):
+            pytest.fail("the compiled replay is not built; `make test` requires it (gcc)")
         pytest.skip("the compiled replay is not built (no C compiler at install)")
     else:
         assert store_module.replay_events is _native.replay_events
