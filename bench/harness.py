@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 import time
 import uuid
@@ -194,9 +195,16 @@ def run_bench(options: BenchOptions) -> BenchReport:
     )
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``clearance bench``; returns the exit code."""
     options = parse_options(argv)
+    # SIGTERM unwinds like Ctrl-C, so the scenarios stop the workers they started (Python's
+    # default for SIGTERM exits at once and leaves them running).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     report = run_bench(options)
     print(report.markdown())
     if options.write_docs:
