@@ -59,12 +59,31 @@ class ClearanceApp(faust.App):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.consumer_hooks: list[Callable[[Any], None]] = []
+        self.consumer_hooks: list[Callable[[Any], None]] = [ask_broker_for_highwaters]
 
     async def on_start(self) -> None:
         await super().on_start()
         for hook in self.consumer_hooks:
             hook(self.consumer)
+
+
+def ask_broker_for_highwaters(consumer: Any) -> None:
+    """Make Faust recover tables up to each changelog's end as the broker reports it.
+
+    Under exactly-once, Faust 0.15 takes a changelog partition's end (the "highwater" it
+    recovers up to) from aiokafka's last stable offset: a value cached from the last fetch of
+    that partition, ``None`` on a consumer that has not fetched it yet, which Faust reads as an
+    empty changelog. A worker taking over partitions then started with empty tables (no
+    escalations, grants, sessions or profiles), in about one take-over in five on this
+    machine. The broker is asked instead: ListOffsets at the consumer's ``read_committed``
+    isolation answers the last stable offset itself.
+    """
+    thread = consumer._thread
+
+    async def highwaters(partitions: Any) -> Any:
+        return await thread._ensure_consumer().end_offsets(partitions)
+
+    thread._highwaters = highwaters
 
 
 class Emitter:
