@@ -112,6 +112,10 @@ class ApprovalState:
         # by principal, since the last flush.
         self._dirty: set[str] = set()
         self._dirty_escalations: dict[str, set[str]] = {}
+        # Principals whose books were created here and have no record yet: their first
+        # escalation writes the record too (a look-up alone, such as a verdict naming an
+        # unknown principal, writes nothing).
+        self._unsaved: set[str] = set()
         #: Called with the Escalation record of every escalation opened (notifications).
         self.on_open: Callable[[Mapping[str, Any]], None] = lambda record: None
 
@@ -122,8 +126,7 @@ class ApprovalState:
             books = self._books[principal_id] = PrincipalBooks(
                 partition, EscalationBook(), GrantBook()
             )
-            # Its record names its partition, and lists it among the principals with state.
-            self._changed(principal_id)
+            self._unsaved.add(principal_id)
         return books
 
     def _stored(self, principal_id: str) -> PrincipalBooks | None:
@@ -144,9 +147,10 @@ class ApprovalState:
 
     def _changed(self, principal_id: str, escalation_id: str | None = None) -> None:
         """Mark the principal's record (or one of its escalations) for :meth:`flush`."""
-        if escalation_id is None:
+        if escalation_id is None or principal_id in self._unsaved:
+            # The record names the partition and lists the principal among those with state.
             self._dirty.add(principal_id)
-        else:
+        if escalation_id is not None:
             self._dirty_escalations.setdefault(principal_id, set()).add(escalation_id)
 
     def flush(self) -> None:
@@ -158,6 +162,7 @@ class ApprovalState:
         """
         dirty, self._dirty = self._dirty, set()
         escalations, self._dirty_escalations = self._dirty_escalations, {}
+        self._unsaved -= dirty
         store = self.store
         for principal_id in dirty:
             books = self._books[principal_id]
@@ -345,6 +350,7 @@ class ApprovalState:
         reads them from the store again (after a table recovery)."""
         keep = self._dirty | self._dirty_escalations.keys()
         self._books = {p: books for p, books in self._books.items() if p in keep}
+        self._unsaved &= keep
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop in-memory state of partitions this worker no longer owns."""
@@ -353,3 +359,4 @@ class ApprovalState:
             # Unwritten changes go with the partition: its new owner recovers what committed.
             self._dirty.discard(principal_id)
             self._dirty_escalations.pop(principal_id, None)
+            self._unsaved.discard(principal_id)

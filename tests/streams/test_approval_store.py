@@ -95,6 +95,17 @@ def test_a_batch_writes_the_escalations_it_opened_and_not_the_open_ones_before()
     ]
 
 
+def test_a_verdict_for_a_principal_without_state_writes_nothing() -> None:
+    store = RecordingStore()
+    _, state = _decider(store)
+    outcome, escalation, grant = state.apply(
+        "agent:nobody", 0, {"approval_id": "a-x", "escalation_id": "e-x"}, 1_795_428_000_000
+    )
+    state.flush()
+    assert (escalation, grant) == (None, None) and not outcome.accepted
+    assert store.writes == []
+
+
 def test_a_new_owner_reads_back_escalations_and_grants() -> None:
     store = MemoryApprovalStore()
     decider, state = _decider(store)
