@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,17 @@ from clearance.traffic import TrafficGenerator
 
 from ._errors import BenchError
 
-__all__ = ["EncodedEvents", "PacedProducer", "encode_events", "preproduce"]
+__all__ = ["EncodedEvents", "PacedProducer", "encode_events", "partition_for", "preproduce"]
+
+PARTITIONS = 4  # the default CLEARANCE_TOPIC_PARTITIONS
+
+
+def partition_for(key: bytes, partitions: int = PARTITIONS) -> int:
+    """The input partition Kafka puts a keyed action on: Clearance's producers use
+    confluent-kafka's default partitioner (librdkafka's ``consistent_random``), which takes
+    the CRC-32 of the key modulo the partition count, so each principal stays on one partition.
+    """
+    return zlib.crc32(key) % partitions
 
 
 @dataclass(frozen=True)

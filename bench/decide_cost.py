@@ -10,8 +10,8 @@ Clearance's own code controls (Faust's and Kafka's share, the changelog sends in
 `clearance bench`).
 
 The events are keyed by principal and spread over the input partitions as Kafka spreads the
-actions (:func:`partition_for`), so each principal's profiles live in one partition's store,
-as in the worker.
+actions (:func:`~clearance.bench._produce.partition_for`), so each principal's profiles live
+in one partition's store, as in the worker.
 
 Once its long-lived state is built (policy, model, the encoded events), the bench collects
 garbage and freezes what is left, as the worker does once started (``CLEARANCE_GC_FREEZE``);
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import zlib
 from typing import Any
 
 import orjson
@@ -39,16 +38,9 @@ from clearance.streams.risk import AccessRisk
 from clearance.streams.sessions import SessionState
 from clearance.traffic import TrafficGenerator
 
+from ._produce import partition_for
+
 BATCH = 2000
-PARTITIONS = 4  # the default CLEARANCE_TOPIC_PARTITIONS
-
-
-def partition_for(key: bytes, partitions: int = PARTITIONS) -> int:
-    """The input partition Kafka puts a keyed action on: Clearance's producers use
-    confluent-kafka's default partitioner (librdkafka's ``consistent_random``), which takes
-    the CRC-32 of the key modulo the partition count, so each principal stays on one partition.
-    """
-    return zlib.crc32(key) % partitions
 
 
 def _messages(count: int) -> list[InputMessage]:

@@ -16,12 +16,13 @@ Run: ``.venv/bin/python -m clearance.bench.demo_false_positives [--minutes 10] [
 from __future__ import annotations
 
 import argparse
-import zlib
 from typing import Any
 
 from clearance.detectors import cold_start_model
 from clearance.streams.risk import AccessRisk
 from clearance.traffic import TrafficGenerator
+
+from ._produce import partition_for
 
 ESCALATE = 0.9
 UNUSUAL = 0.5
@@ -32,7 +33,7 @@ BASE_MS = 1_790_000_000_000
 
 
 def _partition(event: dict[str, Any]) -> int:
-    return zlib.crc32(event["principal"]["id"].encode()) % PARTITIONS
+    return partition_for(event["principal"]["id"].encode(), PARTITIONS)
 
 
 def _burst(template: dict[str, Any], at_ms: int, size: int = 750) -> list[dict[str, Any]]:

@@ -106,10 +106,6 @@ class ApprovalTables:
         self.principals = principals
         self.escalations = escalations
 
-    def keys(self) -> list[str]:
-        """Principals with approvals state."""
-        return self.principals.keys()
-
     def take(self) -> list[StateWrite]:
         """The writes of both tables since the last call."""
         return [*self.principals.take(), *self.escalations.take()]
@@ -262,7 +258,7 @@ def install_approvals(
     from .reviewer_api import install_reviewer_api
 
     table: ApprovalTables = app.clearance_approvals_state  # type: ignore[attr-defined]
-    flow = ApprovalsFlow(gate, decider, table.keys)
+    flow = ApprovalsFlow(gate, decider, gate.store.principal_ids)
     approvals_topic = app.topic(
         settings.topic("approvals"),
         key_serializer="raw",

@@ -279,7 +279,9 @@ def install_policy_flow(
     """Add the task that follows ``clearance.policies`` to ``app``."""
     state: ApprovalTables | None = getattr(app, "clearance_approvals_state", None)
     sessions_state: ChangelogState | None = getattr(app, "clearance_sessions_state", None)
-    flow = PolicyFlow(settings, decider, gate, state.keys if state is not None else list)
+    flow = PolicyFlow(
+        settings, decider, gate, gate.store.principal_ids if gate is not None else list
+    )
     actions_topic = settings.topic("actions")
     topic = settings.topic("policies")
 

@@ -192,13 +192,10 @@ class InputPositions:
         # rather than step over anything, and fetch again from the expected offset (or, with
         # none known, from the event itself).
         skipped = first is not None and first < offset
-        target: int
-        if first is not None and first < offset:
+        if first is not None and skipped:
             target = first
-        elif expected is not None:
-            target = expected
         else:
-            target = offset
+            target = expected if expected is not None else offset
         # Every event left out here must come again, or it would wait for the next event of
         # its partition, however long that takes: a seek-back too soon after the last one is
         # deferred, not dropped.

@@ -1,4 +1,5 @@
-from clearance.bench.decide_cost import _messages, partition_for
+from clearance.bench._produce import partition_for
+from clearance.bench.decide_cost import _messages
 
 
 def test_partition_for_matches_the_producers_partitioner() -> None:
