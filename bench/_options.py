@@ -9,7 +9,7 @@ from pathlib import Path
 
 __all__ = ["DEFAULT_DOCS", "SCENARIOS", "BenchOptions", "parse_options"]
 
-SCENARIOS = ("ceiling", "naive", "throughput", "latency")
+SCENARIOS = ("ceiling", "faust-floor", "naive", "throughput", "latency")
 DETECTORS = ("access", "none")
 DEFAULT_DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -117,7 +117,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         default=default.scenarios,
         help="Any of " + ",".join(SCENARIOS) + " (all).",
     )
-    add("--skip-baselines", action="store_true", help="Leave out ceiling and naive.")
+    add("--skip-baselines", action="store_true", help="Leave out ceiling, faust-floor and naive.")
     add("--rules", type=int, default=default.rules, help="Rules in the pack (50).")
     add("--partitions", type=int, default=default.partitions, help="Partitions per topic (4).")
     add("--seed", type=int, default=default.seed, help="Traffic seed.")
@@ -135,7 +135,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
     scenarios = tuple(
         name
         for name in args.scenarios
-        if not (args.skip_baselines and name in ("ceiling", "naive"))
+        if not (args.skip_baselines and name in ("ceiling", "faust-floor", "naive"))
     )
     return BenchOptions(
         events=args.events,

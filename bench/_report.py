@@ -29,7 +29,14 @@ DOCS_END = "<!-- bench:pipeline:end -->"
 _DOCS_TITLE = "# Benchmarks\n\nResults of `clearance bench` (code in `bench/`).\n"
 
 # Kinds of rows: throughput rows are compared with the two baselines, latency rows are not.
-THROUGHPUT_KINDS = ("ceiling", "naive", "pipeline", "pipeline-audit")
+THROUGHPUT_KINDS = (
+    "ceiling",
+    "faust-floor",
+    "faust-floor-c",
+    "naive",
+    "pipeline",
+    "pipeline-audit",
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,9 @@ class Row:
     scenario
         What ran, as printed.
     kind
-        ``ceiling``, ``naive``, ``pipeline`` (decisions on Kafka), ``pipeline-audit``
-        (decisions in ClickHouse) or ``latency``.
+        ``ceiling``, ``faust-floor`` (``faust-floor-c``: with a confluent-kafka producer),
+        ``naive``, ``pipeline`` (decisions on Kafka), ``pipeline-audit`` (decisions in
+        ClickHouse) or ``latency``.
     events
         Events measured (per repeat).
     seconds
@@ -136,9 +144,12 @@ def _number(value: float | None, digits: int = 0) -> str:
 
 def render_table(rows: Sequence[Row]) -> str:
     """The Markdown table of ``rows``, ratios against the baselines included."""
-    reference = {row.kind: row.rate for row in rows if row.kind in ("ceiling", "naive")}
+    reference = {
+        row.kind: row.rate for row in rows if row.kind in ("ceiling", "faust-floor", "naive")
+    }
     header = (
-        "| scenario | events | seconds | events/s | vs naive (b) | vs ceiling (a) "
+        "| scenario | events | seconds | events/s | vs naive (b) | vs Faust floor (c) "
+        "| vs ceiling (a) "
         "| p50 ms | p95 ms | p99 ms | max ms | lost | doubled | worker CPU | broker CPU |"
     )
     lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
@@ -146,12 +157,14 @@ def render_table(rows: Sequence[Row]) -> str:
         throughput = row.kind in THROUGHPUT_KINDS
         naive = reference.get("naive")
         ceiling = reference.get("ceiling")
+        floor = reference.get("faust-floor")
         cells = [
             row.scenario,
             f"{row.events:,}",
             _number(row.seconds, 1),
             _number(row.rate),
             f"{row.rate / naive:.1f}x" if throughput and naive else "",
+            f"{row.rate / floor:.2f}x" if throughput and floor else "",
             f"{row.rate / ceiling:.2f}x" if throughput and ceiling else "",
             *(_number(row.latency.get(key), 1) for key in ("p50", "p95", "p99", "max")),
             str(row.lost),

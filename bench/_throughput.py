@@ -1,4 +1,4 @@
-"""Throughput scenarios: the pipeline's and the two baselines'.
+"""Throughput scenarios: the pipeline's and the three baselines'.
 
 They share one shape: pre-produce the same N encoded events to a fresh
 ``actions`` topic, start the process under test, read its N outputs back (``read_committed``)
@@ -26,7 +26,7 @@ from ._report import Row
 from ._space import Space, Stage
 from ._worker import WorkerSettings, audit_dsn, start_worker, stop_child
 
-__all__ = ["Verdicts", "run_ceiling", "run_naive", "run_pipeline"]
+__all__ = ["Verdicts", "run_ceiling", "run_faust_floor", "run_naive", "run_pipeline"]
 
 #: event id -> (effect, rule ids) as decided, for comparing the naive app with the pipeline.
 Verdicts = dict[str, tuple[str, tuple[str, ...]]]
@@ -144,31 +144,65 @@ def run_ceiling(stage: Stage, events: EncodedEvents) -> list[Row]:
     return [measured.row]
 
 
+def _faust_child(
+    stage: Stage, space: Space, name: str, module: str, what: str, extra: list[str]
+) -> ChildProcess:
+    """``python -m clearance.bench.<module>`` (a Faust baseline) from the space's ``actions``
+    to its ``decisions``, with group and log named ``name``."""
+    args = [
+        "--bootstrap",
+        stage.bootstrap,
+        "--input",
+        space.topic("actions"),
+        "--output",
+        space.topic("decisions"),
+        "--app-id",
+        space.group(name),
+        "--data-dir",
+        str(space.dir / "faust"),
+        *extra,
+    ]
+    return ChildProcess(
+        what, f"clearance.bench.{module}", args, child_env({}), space.dir / f"{name}.log"
+    )
+
+
+def run_faust_floor(stage: Stage, events: EncodedEvents) -> list[Row]:
+    """Baseline (c): a Faust agent copying the N events unchanged, in batches; once with
+    Faust's producer and once with a confluent-kafka one."""
+    rows = []
+    for producer, label in (
+        ("faust", "(c) Faust floor: batches copied unchanged"),
+        ("confluent", "(c) Faust floor, confluent-kafka producer"),
+    ):
+        with Space(stage, f"faust-floor-{producer}") as space:
+
+            def start(space: Space = space, producer: str = producer) -> ChildProcess:
+                return _faust_child(
+                    stage,
+                    space,
+                    "faust-floor",
+                    "faust_floor",
+                    "Faust floor app",
+                    ["--producer", producer],
+                )
+
+            kind = "faust-floor" if producer == "faust" else "faust-floor-c"
+            measured, child = _measure_throughput(
+                stage, space, events, label, kind, start, "ActionEvent"
+            )
+            stop_child(child)
+        rows.append(measured.row)
+    return rows
+
+
 def run_naive(stage: Stage, events: EncodedEvents) -> tuple[list[Row], Verdicts]:
     """Baseline (b): the naive Faust agent; also returns its verdicts for comparison."""
     with Space(stage, "naive") as space:
 
         def start() -> ChildProcess:
-            args = [
-                "--bootstrap",
-                stage.bootstrap,
-                "--input",
-                space.topic("actions"),
-                "--output",
-                space.topic("decisions"),
-                "--app-id",
-                space.group("naive"),
-                "--pack",
-                str(stage.pack),
-                "--data-dir",
-                str(space.dir / "faust"),
-            ]
-            return ChildProcess(
-                "naive Faust app",
-                "clearance.bench.naive_faust",
-                args,
-                child_env({}),
-                space.dir / "naive.log",
+            return _faust_child(
+                stage, space, "naive", "naive_faust", "naive Faust app", ["--pack", str(stage.pack)]
             )
 
         label = "(b) naive Faust agent, rule by rule"

@@ -9,6 +9,9 @@ Run::
 Scenarios (each on fresh topics, consumer groups and audit store; see :mod:`._space`):
 
 * ``ceiling`` -- baseline (a): a bare confluent-kafka loop copying the N events unchanged.
+* ``faust-floor`` -- baseline (c): a Faust agent that copies the N events unchanged in
+  batches, doing no work: what Faust's consumer and producer alone cost per event
+  (:mod:`clearance.bench.faust_floor`).
 * ``naive`` -- baseline (b): a plain Faust agent deciding event by event, rule by rule,
   ``await topic.send`` per decision (:mod:`clearance.bench.naive_faust`).
 * ``throughput`` -- ``clearance worker`` on the N pre-produced events: sustained rate until
@@ -45,7 +48,7 @@ from ._produce import EncodedEvents, encode_events
 from ._report import Row, code_version, machine_line, median_rows, write_docs_section
 from ._space import Stage
 from ._summary import BenchReport
-from ._throughput import Verdicts, run_ceiling, run_naive, run_pipeline
+from ._throughput import Verdicts, run_ceiling, run_faust_floor, run_naive, run_pipeline
 from ._worker import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,6 +109,8 @@ def _run_once(
     for scenario in options.scenarios:
         if scenario == "ceiling":
             step("ceiling", lambda: run_ceiling(stage, events))
+        elif scenario == "faust-floor":
+            step("faust-floor", lambda: run_faust_floor(stage, events))
         elif scenario == "naive":
             step("naive", naive_rows)
         elif scenario == "throughput":

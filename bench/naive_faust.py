@@ -35,7 +35,7 @@ from clearance.rules import (
 from clearance.schemas import Codec
 from clearance.streams.decide import decision_id_for
 
-__all__ = ["RuleByRule", "build_naive_app", "main"]
+__all__ = ["RuleByRule", "build_naive_app", "main", "plain_app"]
 
 # Strongest first, as the pack format defines (rules/README.md); severities weakest first.
 _PRECEDENCE = ("deny", "revoke", "escalate", "allow")
@@ -117,11 +117,9 @@ def _decision(event: dict[str, Any], verdict: Verdict, message: Any, now_ms: int
     }
 
 
-def build_naive_app(
-    bootstrap: str, source: str, target: str, app_id: str, pack_path: Path, data_dir: Path
-) -> faust.App:
-    """The naive app: ``source`` (action events) to ``target`` (decisions)."""
-    app = faust.App(
+def plain_app(bootstrap: str, app_id: str, data_dir: Path) -> faust.App:
+    """A Faust app with the defaults a user starts from: ``at_least_once``, no web server."""
+    return faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
@@ -131,6 +129,13 @@ def build_naive_app(
         autodiscover=False,
         datadir=str(data_dir),
     )
+
+
+def build_naive_app(
+    bootstrap: str, source: str, target: str, app_id: str, pack_path: Path, data_dir: Path
+) -> faust.App:
+    """The naive app: ``source`` (action events) to ``target`` (decisions)."""
+    app = plain_app(bootstrap, app_id, data_dir)
     actions = app.topic(source, key_serializer="raw", value_serializer="raw")
     decisions = app.topic(target, key_serializer="raw", value_serializer="raw")
     events = Codec("ActionEvent")

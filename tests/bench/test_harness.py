@@ -50,6 +50,8 @@ def test_smoke_run_has_every_row_and_no_lost_or_doubled_decision(
     assert report.failures == []
     assert [(row.kind, row.scenario.split(":")[0]) for row in report.rows] == [
         ("ceiling", "(a) ceiling"),
+        ("faust-floor", "(c) Faust floor"),
+        ("faust-floor-c", "(c) Faust floor, confluent-kafka producer"),
         ("naive", "(b) naive Faust agent, rule by rule"),
         ("pipeline", "pipeline, detectors access"),
         ("pipeline-audit", "pipeline, detectors access"),

@@ -16,7 +16,7 @@ def test_defaults_measure_everything_with_detectors_on_first() -> None:
     assert options.detectors[0] == "access"
 
 
-def test_skip_baselines_leaves_out_ceiling_and_naive() -> None:
+def test_skip_baselines_leaves_out_ceiling_faust_floor_and_naive() -> None:
     options = parse_options(["--skip-baselines", "--rates", "100,300"])
     assert options.scenarios == ("throughput", "latency")
     assert options.rates == (100, 300)

@@ -19,18 +19,21 @@ def _row(scenario: str, kind: str, rate: float, **extra: object) -> Row:
     return Row(scenario=scenario, kind=kind, events=1000, seconds=1000 / rate, rate=rate, **extra)  # type: ignore[arg-type]
 
 
-def test_table_compares_throughput_rows_with_both_baselines_only() -> None:
+def test_table_compares_throughput_rows_with_the_baselines_only() -> None:
     rows = [
         _row("ceiling", "ceiling", 40_000.0),
+        _row("floor", "faust-floor", 8_000.0),
+        _row("floor-c", "faust-floor-c", 10_000.0),
         _row("naive", "naive", 2_000.0),
         _row("pipeline", "pipeline", 10_000.0),
         _row("lat", "latency", 1_000.0, latency={"p50": 3.0, "p95": 4.0, "p99": 5.5, "max": 9}),
     ]
     lines = render_table(rows).splitlines()
     cells = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in lines[2:]}
-    assert cells["pipeline"][4:6] == ["5.0x", "0.25x"]
-    assert cells["naive"][4:6] == ["1.0x", "0.05x"]
-    assert cells["lat"][4:10] == ["", "", "3.0", "4.0", "5.5", "9.0"]
+    assert cells["pipeline"][4:7] == ["5.0x", "1.25x", "0.25x"]
+    assert cells["naive"][4:7] == ["1.0x", "0.25x", "0.05x"]
+    assert cells["floor-c"][4:7] == ["5.0x", "1.25x", "0.25x"]
+    assert cells["lat"][4:11] == ["", "", "", "3.0", "4.0", "5.5", "9.0"]
     assert len({line.count("|") for line in lines}) == 1
 
 
