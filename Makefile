@@ -14,8 +14,9 @@ system-deps:
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	       openjdk-17-jre-headless maven docker-compose gcc >/dev/null; }
 
-# setup.py compiles detectors/_replay.py (mypyc): an edit to it needs a reinstall.
-$(STAMP): pyproject.toml setup.py detectors/_replay.py
+# setup.py compiles detectors/_replay.py (mypyc) and detectors/_forest_kernel.pyx (Cython): an
+# edit to either needs a reinstall.
+$(STAMP): pyproject.toml setup.py detectors/_replay.py detectors/_forest_kernel.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -33,9 +34,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy schemas rules detectors audit approvals signals clearance streams bench
 
-# Here the compiled replay must have been built: its tests fail instead of skipping.
+# Here the compiled hot paths must have been built: their tests fail instead of skipping.
 test: install lint typecheck
-	REQUIRE_COMPILED_REPLAY=1 $(BIN)/pytest -q --timeout=900 -m "not faults"
+	REQUIRE_COMPILED=1 $(BIN)/pytest -q --timeout=900 -m "not faults"
 
 # Crashes, broker restart, store outage, hostile input, backpressure on the real broker (about
 # 15 minutes on two shared cores): their own target, so `make test` stays short. CI runs both.

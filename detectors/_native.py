@@ -1,41 +1,52 @@
-"""The profile replay to run: the compiled one when it was built from the current source.
+"""The compiled hot paths to run: each only when it was built from the current source.
 
-``pip install -e .`` (``setup.py``) compiles :mod:`clearance.detectors._replay` with mypyc into
-``clearance.detectors._replay_native``: the same code, so the same features and profiles, about
-1.6 times as fast. Without a C compiler there is no extension and the pure-Python module runs.
-An extension built from another version of the source (the module was edited since the last
-install) is not used: it would compute the old features.
+``pip install -e .`` (``setup.py``) compiles two modules when a C compiler is there:
+
+* :mod:`clearance.detectors._replay` with mypyc into ``clearance.detectors._replay_native``:
+  the same code, so the same features and profiles, about 1.6 times as fast;
+* ``detectors/_forest_kernel.pyx`` with Cython into ``clearance.detectors._forest_native``:
+  the isolation forest's walk, every tree in one call, with the same sums as scikit-learn's
+  walk that :class:`~clearance.detectors.scorers.ForestScorer` does without it.
+
+Without a compiler there is no extension and the Python runs. An extension built from another
+version of its source (the source was edited since the last install) is not used: it would
+compute what the old source computed.
 """
 
 import hashlib
+import importlib
 import warnings
 from pathlib import Path
 from types import ModuleType
 
 from clearance.detectors import _replay
 
-__all__ = ["COMPILED", "replay_events"]
+__all__ = ["COMPILED", "FOREST_KERNEL", "replay_events"]
+
+_HERE = Path(__file__).resolve().parent
 
 
-def _compiled_replay() -> ModuleType | None:
+def _compiled(name: str, source: Path) -> ModuleType | None:
     try:
-        from clearance.detectors import _replay_native  # type: ignore[attr-defined]
+        module = importlib.import_module(f"clearance.detectors.{name}")
     except ImportError:
         return None
-    source = Path(_replay.__file__).read_bytes()
-    if hashlib.sha256(source).hexdigest() != _replay_native.SOURCE_SHA256:
+    if hashlib.sha256(source.read_bytes()).hexdigest() != module.SOURCE_SHA256:
         warnings.warn(
-            f"{_replay_native.__file__} was compiled from another version of "
-            f"{_replay.__file__}, so the pure-Python replay runs instead. Fix: reinstall "
-            "(make install, or pip install -e .) to compile the current one.",
+            f"{module.__file__} was compiled from another version of {source}, so the "
+            "Python runs instead. Fix: reinstall (make install, or pip install -e .) to "
+            "compile the current one.",
             RuntimeWarning,
             stacklevel=2,
         )
         return None
-    return _replay_native
+    return module
 
 
-_compiled = _compiled_replay()
-COMPILED = _compiled is not None
+_replay_compiled = _compiled("_replay_native", Path(_replay.__file__))
+COMPILED = _replay_compiled is not None
 """Whether the compiled replay runs."""
-replay_events = _replay.replay_events if _compiled is None else _compiled.replay_events
+replay_events = (_replay_compiled or _replay).replay_events
+
+FOREST_KERNEL = _compiled("_forest_native", _HERE / "_forest_kernel.pyx")
+"""The compiled forest walk (``add_path_lengths``), or None when it is not built."""

@@ -10,12 +10,13 @@ Scorers carry no thresholds: wrap them in :class:`clearance.detectors.score.Thre
 """
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
 
+from clearance.detectors import _native
 from clearance.detectors.errors import DetectorError
 from clearance.detectors.profiles import ACCESS_FEATURES
 from clearance.detectors.score import Events, FeatureRows, Score, ScoredBatch, as_matrix
@@ -56,6 +57,53 @@ def _leaf_depths(tree: Any) -> np.ndarray:
         if left[node] != -1:
             depth[left[node]] = depth[right[node]] = depth[node] + 1.0
     return np.asarray(depth + _average_path_length(structure.n_node_samples), dtype=float)
+
+
+class _FlatForest(NamedTuple):
+    """A fitted forest's trees in flat arrays, for the compiled walk
+    (``detectors/_forest_kernel.pyx`` says what each array holds)."""
+
+    roots: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    children: np.ndarray
+    length: np.ndarray
+    depth: int
+
+
+def _flatten(forest: IsolationForest, leaf_depths: list[np.ndarray], width: int) -> _FlatForest:
+    roots, features, thresholds, children, lengths = [], [], [], [], []
+    offset = 0
+    full = forest._max_features == width
+    for tree, columns, length in zip(
+        forest.estimators_, forest.estimators_features_, leaf_depths, strict=True
+    ):
+        structure = tree.tree_
+        left = structure.children_left.astype(np.intp)
+        right = structure.children_right.astype(np.intp)
+        leaf = left == -1
+        nodes = np.arange(structure.node_count, dtype=np.intp)
+        # The tree's own column numbers, as the matrix's (scikit-learn fits a tree on the
+        # drawn columns only when it draws fewer than all).
+        local = np.where(leaf, 0, structure.feature).astype(np.intp)
+        feature = local if full else np.asarray(columns, dtype=np.intp)[local]
+        pair = np.empty(2 * structure.node_count, dtype=np.intp)
+        pair[0::2] = np.where(leaf, nodes, left) + offset
+        pair[1::2] = np.where(leaf, nodes, right) + offset
+        roots.append(offset)
+        features.append(np.where(leaf, 0, feature))
+        thresholds.append(structure.threshold.astype(np.float64))
+        children.append(pair)
+        lengths.append(length)
+        offset += structure.node_count
+    return _FlatForest(
+        np.asarray(roots, dtype=np.intp),
+        np.concatenate(features),
+        np.concatenate(thresholds),
+        np.concatenate(children),
+        np.concatenate(lengths),
+        max(int(tree.tree_.max_depth) for tree in forest.estimators_),
+    )
 
 
 class ForestScorer(BaseEstimator):  # type: ignore[misc]
@@ -107,6 +155,7 @@ class ForestScorer(BaseEstimator):  # type: ignore[misc]
             max_features=self.max_features,
             random_state=self.seed,
         ).fit(matrix)
+        self.__dict__.pop("_flat", None)
         self.leaf_depths_ = [_leaf_depths(tree) for tree in self.forest_.estimators_]
         raw = self._raw_scores(matrix)
         self.center_ = float(np.median(raw))
@@ -122,21 +171,45 @@ class ForestScorer(BaseEstimator):  # type: ignore[misc]
                 "train_access_model() / cold_start_model()."
             )
 
-    def _raw_scores(self, matrix: np.ndarray) -> np.ndarray:
-        """The forest's anomaly scores, as ``-IsolationForest.score_samples`` computes them,
-        walking each tree once for the whole batch without scikit-learn's per-tree dispatch
-        (which costs more than the walk for batches of a few hundred rows)."""
+    def __getstate__(self) -> dict[str, Any]:
+        # The flat copy of the trees is rebuilt on first use, not saved with the model.
+        state = dict(super().__getstate__())
+        state.pop("_flat", None)
+        return state
+
+    def _path_lengths(self, X32: np.ndarray) -> np.ndarray:
+        """Each row's path lengths summed over the trees, in the forest's order."""
         forest = self.forest_
         if not hasattr(self, "leaf_depths_"):
             self.leaf_depths_ = [_leaf_depths(tree) for tree in forest.estimators_]
-        X32 = np.ascontiguousarray(matrix, dtype=np.float32)
-        depths = np.zeros(matrix.shape[0])
-        full = forest._max_features == matrix.shape[1]
+        depths = np.zeros(X32.shape[0])
+        kernel = _native.FOREST_KERNEL
+        if kernel is not None:
+            flat = getattr(self, "_flat", None)
+            if flat is None:
+                flat = self._flat = _flatten(forest, self.leaf_depths_, X32.shape[1])
+            kernel.add_path_lengths(
+                X32, flat.roots, flat.feature, flat.threshold, flat.children, flat.length,
+                flat.depth, depths,
+            )  # fmt: skip
+            return depths
+        # scikit-learn's walk, one call per tree for the whole batch.
+        full = forest._max_features == X32.shape[1]
         for tree, features, leaf_depth in zip(
             forest.estimators_, forest.estimators_features_, self.leaf_depths_, strict=True
         ):
             rows = X32 if full else np.ascontiguousarray(X32[:, features])
             depths += leaf_depth[tree.tree_.apply(rows)]
+        return depths
+
+    def _raw_scores(self, matrix: np.ndarray) -> np.ndarray:
+        """The forest's anomaly scores, as ``-IsolationForest.score_samples`` computes them,
+        walking every tree for the whole batch at once (compiled, see
+        ``detectors/_forest_kernel.pyx``; else one scikit-learn call per tree) rather than
+        through scikit-learn's per-tree dispatch."""
+        forest = self.forest_
+        X32 = np.ascontiguousarray(matrix, dtype=np.float32)
+        depths = self._path_lengths(X32)
         normaliser = (
             len(forest.estimators_) * _average_path_length(np.array([forest._max_samples]))[0]
         )

@@ -24,7 +24,7 @@ def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     if request.param == "python":
         monkeypatch.setattr(store_module, "replay_events", python_replay.replay_events)
     elif not _native.COMPILED:
-        if os.environ.get("REQUIRE_COMPILED_REPLAY"):
+        if os.environ.get("REQUIRE_COMPILED"):
             pytest.fail("the compiled replay is not built; `make test` requires it (gcc)")
         pytest.skip("the compiled replay is not built (no C compiler at install)")
     else:
