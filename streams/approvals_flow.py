@@ -235,10 +235,10 @@ class ApprovalsFlow:
                 "roles": [],
                 "on_behalf_of": None,
             }
-            state = self.gate.books(principal_id, partition).escalations.get(grant.escalation_id)
-            if state is not None:
-                principal = state.principal
-            version = state.policy_version if state is not None else ""
+            held = self.gate.books(principal_id, partition).escalations.get(grant.escalation_id)
+            if held is not None:
+                principal = held.principal
+            version = held.policy_version if held is not None else ""
             revocation = grant_revocation(principal, grant, version, now_ms)
             by_partition.setdefault(partition, []).append(
                 self._out(topics.revocations, self._revocations, principal_id, revocation, source)

@@ -115,8 +115,9 @@ class ReviewerApi:
         if found is None:
             return 404, {"error": f"no escalation {escalation_id} on this worker"}
         partition, state = found
+        approval_id = uuid.uuid4().hex
         approval = {
-            "approval_id": uuid.uuid4().hex,
+            "approval_id": approval_id,
             "escalation_id": escalation_id,
             "verdict": verdict,
             "approver": reviewer.as_approver(),
@@ -126,7 +127,7 @@ class ReviewerApi:
         }
         signed = signed_approval(approval, self.signing_key, self.kid)
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.flow.waiting[approval["approval_id"]] = waiter
+        self.flow.waiting[approval_id] = waiter
         producer = await self._get_producer()
         await producer.send_and_wait(
             self.topic,
@@ -137,10 +138,10 @@ class ReviewerApi:
         try:
             outcome = await asyncio.wait_for(waiter, VERDICT_WAIT_SECONDS)
         except TimeoutError:
-            self.flow.waiting.pop(approval["approval_id"], None)
-            return 202, {"approval_id": approval["approval_id"], "status": "submitted"}
+            self.flow.waiting.pop(approval_id, None)
+            return 202, {"approval_id": approval_id, "status": "submitted"}
         status = 200 if outcome["accepted"] else 409
-        return status, {"approval_id": approval["approval_id"], "outcome": outcome}
+        return status, {"approval_id": approval_id, "outcome": outcome}
 
     async def _get_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
