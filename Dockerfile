@@ -12,8 +12,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 # Run stage: the wheels only, no compiler.
 FROM python:3.11-slim
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels clearance \
- && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels clearance
 ENV CLEARANCE_DATA_DIR=/var/lib/clearance
 EXPOSE 6066
 CMD ["clearance", "worker"]

@@ -34,7 +34,8 @@ lint: install
 # The subpackages live beside clearance/ and are mapped into it at install (pyproject.toml), which
 # mypy cannot follow: it checks a tree of links laid out as the installed package, so imports of
 # clearance.* are typed. Its paths read clearance/<package>/..., the sources are in <package>/.
-PACKAGES := schemas rules detectors audit approvals signals streams bench
+# The subpackages' folders are read from pyproject.toml's package-dir, so none is left out.
+PACKAGES = $(shell $(PYTHON) -c "import tomllib; dirs = tomllib.load(open('pyproject.toml', 'rb'))['tool']['setuptools']['package-dir']; print(*(d for n, d in dirs.items() if n != 'clearance'))")
 typecheck: install
 	rm -rf build/typecheck && mkdir -p build/typecheck/clearance
 	ln -s $(CURDIR)/clearance/*.py build/typecheck/clearance/
